@@ -1,0 +1,116 @@
+"""Buckets, collections and groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from core import errors
+from core.models import ResourceModel
+from core.validation import check_json_schema
+from permissions import service as permissions
+
+BUCKET_SCHEMA_FIELDS = ("collection:schema", "group:schema", "record:schema")
+
+
+class Bucket(ResourceModel):
+    """The top-level container: its ACLs reach every collection, group and record inside."""
+
+    resource_name = "bucket"
+    plural_name = "buckets"
+    acl_names = ("read", "write", "collection:create", "group:create")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["object_id"], name="kinto_bucket_id"),
+            models.UniqueConstraint(fields=["last_modified"], name="kinto_bucket_timestamp"),
+        ]
+        permissions = [
+            ("read", "Read the bucket"),
+            ("write", "Write the bucket and everything in it"),
+            ("collection:create", "Create collections in the bucket"),
+            ("group:create", "Create groups in the bucket"),
+        ]
+
+    @classmethod
+    def validate_data(cls, data: dict[str, Any], *, parent: Any, old: Any) -> dict[str, Any]:
+        for name in BUCKET_SCHEMA_FIELDS:
+            if name in data:
+                check_json_schema(data[name], f"data.{name}")
+        return data
+
+
+class Collection(ResourceModel):
+    """A list of records, with an optional JSON schema and cache lifetime."""
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="collections")
+
+    resource_name = "collection"
+    plural_name = "collections"
+    parent_field = "bucket"
+    acl_names = ("read", "write", "record:create")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "object_id"], name="kinto_collection_id"),
+            models.UniqueConstraint(fields=["bucket", "last_modified"], name="kinto_collection_timestamp"),
+        ]
+        permissions = [
+            ("read", "Read the collection and its records"),
+            ("write", "Write the collection and its records"),
+            ("record:create", "Create records in the collection"),
+        ]
+
+    @classmethod
+    def validate_data(cls, data: dict[str, Any], *, parent: Any, old: Any) -> dict[str, Any]:
+        if "schema" in data:
+            check_json_schema(data["schema"], "data.schema")
+        if "cache_expires" in data:
+            value = data["cache_expires"]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise errors.invalid("body", "data.cache_expires", f"{value!r} is not a valid integer")
+        return data
+
+
+class Group(ResourceModel):
+    """A named set of principals; its URI is a principal that ACLs can grant to."""
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="groups")
+
+    resource_name = "group"
+    plural_name = "groups"
+    parent_field = "bucket"
+    acl_names = ("read", "write")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "object_id"], name="kinto_group_id"),
+            models.UniqueConstraint(fields=["bucket", "last_modified"], name="kinto_group_timestamp"),
+        ]
+        permissions = [("read", "Read the group"), ("write", "Write the group")]
+
+    @classmethod
+    def validate_data(cls, data: dict[str, Any], *, parent: Any, old: Any) -> dict[str, Any]:
+        members = data.get("members", [])
+        if not isinstance(members, list):
+            raise errors.invalid("body", "data.members", f"{members!r} is not iterable")
+        for index, member in enumerate(members):
+            if not isinstance(member, str):
+                raise errors.invalid("body", f"data.members.{index}", f"{member!r} is not a string")
+            if member == "system.Everyone" or member.startswith("/buckets/"):
+                raise errors.invalid("body", f"data.members.{index}", f"'{member}' is not a valid user ID.")
+            if len(member) > 150:
+                raise errors.invalid("body", f"data.members.{index}", "Principal is longer than 150 characters")
+        return {**data, "members": members}
+
+    def on_saved(self) -> None:
+        permissions.set_group_members(self.uri, self.data.get("members", []))
+
+    @classmethod
+    def on_purged(cls, queryset: models.QuerySet) -> None:
+        uris = [
+            f"/buckets/{bucket_id}/groups/{group_id}"
+            for bucket_id, group_id in queryset.values_list("bucket__object_id", "object_id")
+        ]
+        permissions.clear_group_members(uris=uris)

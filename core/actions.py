@@ -1,0 +1,226 @@
+"""Every write goes through these functions (API, batch, admin, management commands).
+
+Each runs in one transaction (a savepoint inside a batch): it validates, assigns the
+timestamp, writes the row and its ACLs, purges what a deletion cascades to, and queues the
+change event, which `core.events` sends once the outermost transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from core import jsonutil, timestamps
+from core.conf import kinto_settings
+from core.context import ActionContext
+from core.models import ResourceModel
+from permissions import service as permissions
+from permissions.auth import EVERYONE
+
+SAFE_TIMESTAMP_MAX = 2**53 - 1
+
+
+def writer_principal(ctx: ActionContext) -> str:
+    """Who is added to `write`: the user id, or everyone for an anonymous writer (spec/04)."""
+    return ctx.user_id or EVERYONE
+
+
+def _final_acls(
+    ctx: ActionContext, model: type[ResourceModel], acls: Mapping[str, Iterable[str]] | None, replace: Iterable[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The ACL lists to store and the names they replace, with the writer added to `write`."""
+    wanted = {name: list(dict.fromkeys(acls.get(name) or ())) for name in replace} if acls is not None else {}
+    names = list(replace)
+    if kinto_settings.explicit_permissions:
+        if "write" in wanted:
+            if writer_principal(ctx) not in wanted["write"]:
+                wanted["write"].append(writer_principal(ctx))
+    return wanted, names
+
+
+def _store_acls(ctx: ActionContext, obj: ResourceModel, acls: dict[str, list[str]], names: list[str]) -> None:
+    if names:
+        permissions.set_object_permissions(obj, acls, replace=names)
+    if kinto_settings.explicit_permissions and "write" not in names:
+        permissions.add_principal(obj, "write", writer_principal(ctx))
+
+
+def _event(
+    ctx: ActionContext,
+    action: str,
+    model: type[ResourceModel],
+    parent: ResourceModel | None,
+    obj: ResourceModel,
+    impacted: list[dict[str, Any]],
+    timestamp: int,
+    list_endpoint: bool,
+) -> None:
+    payload: dict[str, Any] = {
+        "action": action,
+        "resource_name": model.resource_name,
+        "uri": model.list_uri(parent) if list_endpoint else obj.uri,
+        "user_id": ctx.user_id,
+        "timestamp": timestamp,
+    }
+    for ancestor in ([*parent.ancestors, parent] if parent is not None else []):
+        payload[f"{ancestor.resource_name}_id"] = ancestor.object_id
+    if not list_endpoint:
+        payload[f"{model.resource_name}_id"] = obj.object_id
+    merge_key = (model.resource_name, parent.uri if parent is not None else "", action)
+    ctx.events.add(merge_key, payload, impacted)
+
+
+def resolve_timestamp(
+    model: type[ResourceModel], parent_key: int, forced: int | None, current: int | None
+) -> tuple[int, int]:
+    """A new timestamp for an object, honouring an allowed forced value (spec/02), and the
+    list timestamp after the write."""
+    if forced is not None and (current is None or forced > current):
+        return timestamps.allocate_forced(model.resource_name, parent_key, forced)
+    timestamp = timestamps.allocate(model.resource_name, parent_key)
+    return timestamp, timestamp
+
+
+def create_object(
+    ctx: ActionContext,
+    model: type[ResourceModel],
+    parent: ResourceModel | None,
+    object_id: str,
+    data: dict[str, Any],
+    acls: Mapping[str, Iterable[str]] | None = None,
+    *,
+    tombstone: ResourceModel | None = None,
+    forced_timestamp: int | None = None,
+    list_endpoint: bool = False,
+) -> ResourceModel:
+    """Create an object (re-using its tombstone row if it had been deleted)."""
+    with transaction.atomic():
+        data = model.validate_data(data, parent=parent, old=None)
+        parent_key = parent.pk if parent is not None else 0
+        timestamp, list_timestamp = resolve_timestamp(model, parent_key, forced_timestamp, None)
+        if tombstone is not None:
+            obj = tombstone
+            obj.data, obj.last_modified, obj.deleted = data, timestamp, False
+            obj.save(update_fields=["data", "last_modified", "deleted"])
+        else:
+            obj = model(object_id=object_id, data=data, last_modified=timestamp)
+            if model.parent_field:
+                setattr(obj, model.parent_field, parent)
+            obj.save(force_insert=True)
+        wanted, names = _final_acls(ctx, model, acls or {}, model.acl_names)
+        _store_acls(ctx, obj, wanted, names)
+        obj.on_saved()
+        _event(ctx, "create", model, parent, obj, [{"new": obj.as_data()}], list_timestamp, list_endpoint)
+    return obj
+
+
+def update_object(
+    ctx: ActionContext,
+    obj: ResourceModel,
+    data: dict[str, Any] | None,
+    acls: Mapping[str, Iterable[str]] | None = None,
+    replace_acls: Iterable[str] = (),
+    *,
+    forced_timestamp: int | None = None,
+) -> tuple[dict[str, Any], ResourceModel]:
+    """Replace an object's data (None keeps it) and the ACL names in `replace_acls`.
+
+    Returns the previous version and the object. The timestamp always moves forward, even
+    when nothing changed (spec/01).
+    """
+    model = type(obj)
+    with transaction.atomic():
+        old = obj.as_data()
+        new_data = obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
+        timestamp, list_timestamp = resolve_timestamp(model, obj.parent_key, forced_timestamp, obj.last_modified)
+        obj.data, obj.last_modified = new_data, timestamp
+        obj.save(update_fields=["data", "last_modified"])
+        wanted, names = _final_acls(ctx, model, acls, list(replace_acls))
+        _store_acls(ctx, obj, wanted, names)
+        obj.on_saved()
+        _event(ctx, "update", model, obj.parent, obj, [{"new": obj.as_data(), "old": old}], list_timestamp, False)
+    return old, obj
+
+
+def delete_object(ctx: ActionContext, obj: ResourceModel, *, forced_timestamp: int | None = None) -> ResourceModel:
+    """Turn an object into a tombstone, purging its ACLs and everything below it."""
+    model = type(obj)
+    with transaction.atomic():
+        old = obj.as_data()
+        timestamp, list_timestamp = resolve_timestamp(model, obj.parent_key, forced_timestamp, obj.last_modified)
+        obj.data, obj.last_modified, obj.deleted = {}, timestamp, True
+        obj.save(update_fields=["data", "last_modified", "deleted"])
+        selection = model.objects.filter(pk=obj.pk)
+        purge_children(model, selection)
+        model.on_purged(selection)
+        permissions.purge_permissions(model, selection)
+        _event(ctx, "delete", model, obj.parent, obj, [{"new": obj.as_data(), "old": old}], list_timestamp, False)
+    return obj
+
+
+def delete_objects(
+    ctx: ActionContext, model: type[ResourceModel], parent: ResourceModel | None, objs: list[ResourceModel]
+) -> list[ResourceModel]:
+    """Delete a page of objects of one list; each gets its own increasing timestamp."""
+    if not objs:
+        return []
+    with transaction.atomic():
+        parent_key = parent.pk if parent is not None else 0
+        first = timestamps.allocate(model.resource_name, parent_key, count=len(objs))
+        impacted = []
+        for index, obj in enumerate(objs):
+            old = obj.as_data()
+            obj.data, obj.last_modified, obj.deleted = {}, first + index, True
+            impacted.append({"new": obj.as_data(), "old": old})
+        mark_deleted(model, [(obj.pk, obj.last_modified) for obj in objs])
+        selection = model.objects.filter(pk__in=[obj.pk for obj in objs])
+        purge_children(model, selection)
+        model.on_purged(selection)
+        permissions.purge_permissions(model, selection)
+        _event(ctx, "delete", model, parent, objs[0], impacted, first + len(objs) - 1, True)
+    return objs
+
+
+def mark_deleted(model: type[ResourceModel], rows: list[tuple[int, int]]) -> None:
+    """Turn rows into tombstones with their new timestamps, in one statement."""
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} AS t SET deleted = true, data = '{{}}'::jsonb, last_modified = v.ts "
+            f"FROM unnest(%s::bigint[], %s::bigint[]) AS v(rid, ts) WHERE t.row_id = v.rid"
+        )
+        params: list[Any] = [[r for r, _ in rows], [ts for _, ts in rows]]
+    else:
+        sql = (
+            f"UPDATE {table} SET deleted = 1, data = '{{}}', last_modified = v.ts FROM "
+            f"(SELECT json_extract(value, '$[0]') AS rid, json_extract(value, '$[1]') AS ts "
+            f"FROM json_each(%s)) AS v WHERE {table}.row_id = v.rid"
+        )
+        params = [jsonutil.dumps([list(row) for row in rows]).decode()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def children_of(model: type[ResourceModel]) -> list[type[ResourceModel]]:
+    """Resource types whose parent is `model` (found from the foreign keys)."""
+    children = []
+    for relation in model._meta.related_objects:
+        child = relation.related_model
+        if isinstance(child, type) and issubclass(child, ResourceModel) and child.parent_field == relation.field.name:
+            children.append(child)
+    return children
+
+
+def purge_children(model: type[ResourceModel], parents: models.QuerySet) -> None:
+    """Remove, without tombstones or events, everything below the given objects (spec/01)."""
+    parent_keys = parents.values("pk")
+    for child in children_of(model):
+        rows = child.objects.filter(**{f"{child.parent_field}__in": parent_keys})
+        purge_children(child, rows)
+        child.on_purged(rows)
+        permissions.purge_permissions(child, rows)
+        rows._raw_delete(rows.db)
+        sql, params = parents.values("pk").query.sql_with_params()
+        timestamps.forget_scopes(child.resource_name, sql, list(params))

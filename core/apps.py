@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The resource engine shared by every resource type (no concrete resource model)."""
+
+    name = "core"
+    label = "kinto_core"
+    verbose_name = "Kinto engine"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core import checks  # noqa: F401  (registers the system checks)

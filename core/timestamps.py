@@ -1,0 +1,109 @@
+"""Millisecond timestamps, strictly increasing per (parent, type) scope.
+
+Writers allocate with an upsert on the scope's `ListTimestamp` row. On PostgreSQL the upsert
+takes a row lock held until commit, so concurrent writers of one scope (in any number of
+server processes) are serialised and commit in timestamp order: a poller that reads the list
+timestamp before the objects can never skip a change. On SQLite the write lock taken at the
+start of every write transaction (`transaction_mode = IMMEDIATE`) gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.db import connection
+
+from core import errors
+from core.conf import kinto_settings
+from core.models import ListTimestamp
+
+TABLE = ListTimestamp._meta.db_table
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _greatest() -> str:
+    return "GREATEST" if connection.vendor == "postgresql" else "MAX"
+
+
+def allocate(resource_name: str, parent_key: int, count: int = 1) -> int:
+    """Reserve `count` consecutive timestamps in a scope; returns the first one.
+
+    Must run inside the writing transaction: the scope stays locked until it commits.
+    """
+    sql = (
+        f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) VALUES (%s, %s, %s) "
+        f"ON CONFLICT (resource_name, parent_key) DO UPDATE SET last_modified = "
+        f"{_greatest()}(excluded.last_modified, {TABLE}.last_modified + %s) RETURNING last_modified"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [resource_name, parent_key, now_ms() + count - 1, count])
+        (last,) = cursor.fetchone()
+    return last - count + 1
+
+
+def allocate_forced(resource_name: str, parent_key: int, forced: int) -> tuple[int, int]:
+    """The timestamp of a write that asks for `forced` (replication, spec/02), and the list's.
+
+    A value above the list timestamp is kept and becomes the list timestamp; a value in the
+    past is kept and leaves the list timestamp alone; the current value itself is bumped.
+    """
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT last_modified FROM {TABLE} WHERE resource_name = %s AND parent_key = %s{lock}",
+            [resource_name, parent_key],
+        )
+        row = cursor.fetchone()
+    if row is None or forced > row[0]:
+        set_list_timestamp(resource_name, parent_key, forced)
+        return forced, forced
+    if forced == row[0]:
+        timestamp = allocate(resource_name, parent_key)
+        return timestamp, timestamp
+    return forced, row[0]
+
+
+def set_list_timestamp(resource_name: str, parent_key: int, value: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (resource_name, parent_key) DO UPDATE SET last_modified = "
+            f"{_greatest()}(excluded.last_modified, {TABLE}.last_modified)",
+            [resource_name, parent_key, value],
+        )
+
+
+def list_timestamp(resource_name: str, parent_key: int) -> int:
+    """The scope's current timestamp; the first read of a never-written scope fixes it to now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT last_modified FROM {TABLE} WHERE resource_name = %s AND parent_key = %s",
+            [resource_name, parent_key],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            return row[0]
+        if kinto_settings.readonly:
+            raise errors.service_unavailable("Resource timestamp cannot be written on a read-only server.")
+        cursor.execute(
+            f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (resource_name, parent_key) DO NOTHING",
+            [resource_name, parent_key, now_ms()],
+        )
+        cursor.execute(
+            f"SELECT last_modified FROM {TABLE} WHERE resource_name = %s AND parent_key = %s",
+            [resource_name, parent_key],
+        )
+        return cursor.fetchone()[0]
+
+
+def forget_scopes(resource_name: str, parent_keys_sql: str, params: list) -> None:
+    """Drop the list timestamps of children scopes whose parents are being purged."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {TABLE} WHERE resource_name = %s AND parent_key IN ({parent_keys_sql})",
+            [resource_name, *params],
+        )

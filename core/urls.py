@@ -1,0 +1,55 @@
+"""URL helpers: mount a resource viewset on its plural and object paths, the utility
+endpoints, and the catch-all that redirects trailing slashes and answers JSON 404s.
+
+`include("core.urls")` mounts the whole API (resource apps declare their routes with a
+`kinto_urls` attribute on their AppConfig, so this module never imports them).
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.urls import include, path, re_path
+
+from core import views
+
+app_name = "kinto"
+
+
+def resource_urls(viewset: type, plural_route: str, object_route: str, name: str) -> list:
+    """Both endpoints of one resource, e.g. `buckets/<bucket_id>/collections` and `…/<id>`."""
+    return [
+        path(plural_route, viewset.as_view(endpoint="plural"), name=f"{name}-plural"),
+        path(object_route, viewset.as_view(endpoint="object"), name=f"{name}-object"),
+    ]
+
+
+def app_patterns() -> list:
+    patterns = []
+    for config in apps.get_app_configs():
+        module = getattr(config, "kinto_urls", None)
+        if module:
+            patterns.append(path("", include(module)))
+    return patterns
+
+
+urlpatterns = [
+    path("", views.RootView.as_view(), name="root"),
+    path("__heartbeat__", views.HeartbeatView.as_view(), name="heartbeat"),
+    path("__lbheartbeat__", views.LBHeartbeatView.as_view(), name="lbheartbeat"),
+    path("__version__", views.VersionView.as_view(), name="version"),
+    path("contribute.json", views.ContributeView.as_view(), name="contribute"),
+    path("batch", views.BatchView.as_view(), name="batch"),
+    *app_patterns(),
+    re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
+]
+
+
+def version_redirect_patterns() -> list:
+    """Root-level routes of a standalone server: `/v1` → `/v1/`, other versions → 404 (116),
+    anything else → 307 to the same path under `/v1`."""
+    patterns = [
+        path("v1", views.root_redirect),
+        re_path(r"^v\d+(?:/(?P<path>.*))?$", views.unsupported_version),
+        re_path(r"^(?P<path>.*)$", views.version_redirect),
+    ]
+    return [path("", include((patterns, "kinto_redirects")))]

@@ -1,0 +1,748 @@
+"""The resource protocol (spec/01–03), written once for buckets, collections, groups and records.
+
+`ResourceViewSet` is assembled from small mixins, one concern each; an app's viewset only
+names its model (the model describes its resource name, parent and ACL names). Every
+handler follows the order of checks of spec/01: method and content negotiation (in
+`ProtocolView.initial`) → parent lookup for record writes → authorization → validation →
+existence and preconditions → the write, done by `core.actions`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import jsonpatch
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpResponse
+
+from core import actions, errors, jsonutil, querying, timestamps
+from core.conf import kinto_settings
+from core.context import ActionContext
+from core.events import EventCollector
+from core.http import (
+    JSON_PATCH_TYPE,
+    MERGE_PATCH_TYPE,
+    ProtocolView,
+    expose,
+    json_response,
+    media_type,
+    parse_json_body,
+    parse_precondition,
+    raw_json_response,
+    timestamp_headers,
+)
+from core.models import ResourceModel
+from core.sql import object_json_expression
+from permissions import service as permissions
+
+ID_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
+ID_FIRST = string.ascii_letters + string.digits
+ID_REST = ID_FIRST + "_-"
+MAX_PRINCIPAL_LENGTH = 150
+LIST_EXPOSED = ("Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+OBJECT_EXPOSED = ("Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+
+
+def generate_id(model: type[ResourceModel]) -> str:
+    """Server-side ids: UUID4 for records, 8 characters for containers (spec/01)."""
+    if model.resource_name == "record":
+        import uuid
+
+        return str(uuid.uuid4())
+    return secrets.choice(ID_FIRST) + "".join(secrets.choice(ID_REST) for _ in range(7))
+
+
+def valid_id(model: type[ResourceModel], object_id: Any) -> bool:
+    if not isinstance(object_id, str):
+        return False
+    limit = kinto_settings.max_record_id_length if model.resource_name == "record" else kinto_settings.max_id_length
+    return len(object_id) <= limit and bool(ID_PATTERN.fullmatch(object_id))
+
+
+def invalid_id() -> errors.KintoError:
+    return errors.invalid("path", None, "Invalid object id")
+
+
+class Parents:
+    """The objects above the addressed one, found with one query (more only on a miss)."""
+
+    def __init__(self, parent: ResourceModel | None, missing: tuple[str, str] | None,
+                 found: dict[str, ResourceModel]) -> None:
+        self.parent = parent
+        self.missing = missing
+        self.found = found
+
+    def objects(self, obj: ResourceModel | None = None, resource_name: str | None = None) -> dict[str, Any]:
+        """The ancestry map for permission checks, with the object itself when given."""
+        objects: dict[str, Any] = dict(self.found)
+        if obj is not None and resource_name is not None:
+            objects[resource_name] = obj
+        return objects
+
+
+def parent_models(model: type[ResourceModel]) -> list[type[ResourceModel]]:
+    """Ancestor types from the root down, e.g. [Bucket, Collection] for records."""
+    chain: list[type[ResourceModel]] = []
+    current = model
+    while current.parent_field:
+        current = current._meta.get_field(current.parent_field).related_model
+        chain.insert(0, current)
+    return chain
+
+
+def load_parents(model: type[ResourceModel], kwargs: dict[str, str]) -> Parents:
+    chain = parent_models(model)
+    if not chain:
+        return Parents(None, None, {})
+    lookups: dict[str, Any] = {}
+    related: list[str] = []
+    prefix = ""
+    for level in reversed(chain):
+        object_id = kwargs[f"{level.resource_name}_id"]
+        if not valid_id(level, object_id):
+            return _load_partial(chain, kwargs)
+        lookups[prefix + "object_id"] = object_id
+        lookups[prefix + "deleted"] = False
+        if level.parent_field:
+            prefix += level.parent_field + "__"
+            related.append(prefix[:-2])
+    parent = chain[-1].objects.select_related(*related).filter(**lookups).first()
+    if parent is None:
+        return _load_partial(chain, kwargs)
+    found = {ancestor.resource_name: ancestor for ancestor in [*parent.ancestors, parent]}
+    return Parents(parent, None, found)
+
+
+def _load_partial(chain: list[type[ResourceModel]], kwargs: dict[str, str]) -> Parents:
+    """On a miss: the ancestors that do exist (they may still grant), and the first missing."""
+    found: dict[str, ResourceModel] = {}
+    above: ResourceModel | None = None
+    for level in chain:
+        object_id = kwargs[f"{level.resource_name}_id"]
+        obj = None
+        if valid_id(level, object_id):
+            obj = level.objects.alive().in_parent(above).filter(object_id=object_id).first()
+        if obj is None:
+            return Parents(None, (object_id, level.resource_name), found)
+        found[level.resource_name] = obj
+        above = obj
+    raise AssertionError("parent chain unexpectedly complete")
+
+
+class ResourceMixin(ProtocolView):
+    """What every resource endpoint knows: its model, its parents and the caller."""
+
+    model: ClassVar[type[ResourceModel]]
+    endpoint: ClassVar[str] = "object"  # or "plural"; set by core.urls
+
+    @property
+    def allowed_methods(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self.endpoint == "plural":
+            return ("HEAD", "GET", "POST", "DELETE")
+        return ("GET", "HEAD", "PUT", "PATCH", "DELETE")
+
+    def method_enabled(self, method: str) -> bool:
+        name = f"{self.endpoint}_{self.model.resource_name}_{method.lower()}_enabled"
+        if method == "HEAD":
+            name = f"{self.endpoint}_{self.model.resource_name}_get_enabled"
+        return kinto_settings.get(name, True)
+
+    @property
+    def resource_name(self) -> str:
+        return self.model.resource_name
+
+    def parents(self) -> Parents:
+        if not hasattr(self, "_parents"):
+            self._parents = load_parents(self.model, self.kwargs)
+        return self._parents
+
+    def context(self) -> ActionContext:
+        request = self.request._request
+        collector = getattr(request, "kinto_events", None)
+        if collector is None:
+            collector = request.kinto_events = EventCollector()
+        return ActionContext(self.identity, collector)
+
+    def allowed(self, permission: str, obj: ResourceModel | None = None) -> bool:
+        objects = self.parents().objects(obj, self.resource_name)
+        return permissions.has_permission(self.identity, self.resource_name, permission, objects)
+
+    def require(self, permission: str, obj: ResourceModel | None = None) -> None:
+        if not self.allowed(permission, obj):
+            raise self.deny()
+
+    def parent_missing(self) -> errors.KintoError:
+        object_id, resource_name = self.parents().missing
+        return errors.parent_not_found(object_id, resource_name)
+
+    def check_parent_before_authorization(self) -> None:
+        """Record writes look up their collection first: even anonymous callers get 404 (spec/01)."""
+        if self.model.resource_name == "record" and self.parents().missing:
+            raise self.parent_missing()
+
+    def check_parent(self) -> None:
+        if self.parents().missing:
+            raise self.parent_missing()
+
+    def base_queryset(self):
+        return self.model.objects.in_parent(self.parents().parent)
+
+    def list_timestamp(self) -> int:
+        parent = self.parents().parent
+        return timestamps.list_timestamp(self.resource_name, parent.pk if parent is not None else 0)
+
+    def finish(self, response: HttpResponse) -> HttpResponse:
+        """Send the request's events once its transaction commits."""
+        collector = getattr(self.request._request, "kinto_events", None)
+        if collector is not None and not getattr(self.request._request, "kinto_in_batch", False):
+            collector.send_on_commit()
+        return response
+
+
+class BodyMixin(ResourceMixin):
+    """Request bodies: `{"data": {...}, "permissions": {...}}` checked as spec/01 says."""
+
+    def read_envelope(self, allow_list: bool = False) -> Any:
+        body = parse_json_body(self.request._request)
+        if body is None:
+            return {}
+        if isinstance(body, list) and not allow_list:
+            raise errors.invalid(
+                "body", "", f'"{body}" is not a mapping type: Does not implement dict-like functionality.'
+            )
+        if isinstance(body, dict):
+            unknown = {k: v for k, v in body.items() if k not in ("data", "permissions")}
+            if unknown:
+                raise errors.invalid("body", "", f'Unrecognized keys in mapping: "{unknown}"')
+            if "data" in body and not isinstance(body["data"], dict):
+                raise errors.invalid(
+                    "body",
+                    "data",
+                    f'"{body["data"]}" is not a mapping type: Does not implement dict-like functionality.',
+                )
+        return body
+
+    def check_permissions_body(self, acls: Any, allow_null: bool = False) -> dict[str, list[str] | None]:
+        if acls is None:
+            return {}
+        if not isinstance(acls, dict):
+            raise errors.invalid(
+                "body", "permissions", f'"{acls}" is not a mapping type: Does not implement dict-like functionality.'
+            )
+        names = self.model.acl_names
+        for name, principals in acls.items():
+            if name not in names:
+                raise errors.invalid("body", "permissions", f'"{name}" is not one of {", ".join(names)}')
+            if principals is None and allow_null:
+                continue
+            if not isinstance(principals, list):
+                raise errors.invalid("body", f"permissions.{name}", f'"{principals}" is not iterable')
+            for index, principal in enumerate(principals):
+                if not isinstance(principal, str):
+                    raise errors.invalid("body", f"permissions.{name}.{index}", f"{principal} is not a string: {{'': ''}}")
+                if not principal or len(principal) > MAX_PRINCIPAL_LENGTH:
+                    raise errors.invalid(
+                        "body", f"permissions.{name}.{index}", f"Principal must be 1 to {MAX_PRINCIPAL_LENGTH} characters"
+                    )
+        return acls
+
+    @staticmethod
+    def split_data(data: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        """Stored data (without `id`/`last_modified`) and a forced timestamp, if any."""
+        forced = data.get("last_modified")
+        clean = {k: v for k, v in data.items() if k not in ("id", "last_modified")}
+        if isinstance(forced, bool) or not isinstance(forced, int):
+            return clean, None
+        if not 0 <= forced <= actions.SAFE_TIMESTAMP_MAX:
+            raise errors.invalid(
+                "body", "data.last_modified", f"last_modified must be between 0 and {actions.SAFE_TIMESTAMP_MAX}"
+            )
+        return clean, forced
+
+
+class PreconditionsMixin(ResourceMixin):
+    """ETag preconditions (spec/02): `If-Match` / `If-None-Match` with quoted timestamps or `*`."""
+
+    def read_preconditions(self) -> tuple[int | str | None, int | str | None]:
+        return parse_precondition(self.request._request, "If-Match"), parse_precondition(
+            self.request._request, "If-None-Match"
+        )
+
+    def check_object_preconditions(self, obj: ResourceModel | None, is_read: bool) -> None:
+        if_match, if_none_match = self.read_preconditions()
+        current = obj.last_modified if obj is not None else None
+        if is_read and isinstance(if_none_match, int) and current == if_none_match:
+            raise NotModified(current)
+        if if_none_match == "*" and obj is not None:
+            raise self.precondition_failed(obj)
+        if if_match is not None:
+            if obj is None:
+                raise errors.precondition_failed()
+            if if_match != "*" and if_match != current:
+                raise self.precondition_failed(obj)
+
+    def check_list_preconditions(self, list_timestamp: int, is_read: bool) -> None:
+        if_match, if_none_match = self.read_preconditions()
+        if is_read and isinstance(if_none_match, int) and if_none_match == list_timestamp:
+            raise NotModified(list_timestamp)
+        if if_none_match == "*":
+            raise errors.precondition_failed()
+        if isinstance(if_match, int) and if_match != list_timestamp:
+            raise errors.precondition_failed()
+
+    def precondition_failed(self, obj: ResourceModel) -> errors.KintoError:
+        """412 with `details.existing` only for callers who may read the object (spec/02)."""
+        existing = obj.as_data() if self.allowed("read", obj) else None
+        error = errors.precondition_failed(existing)
+        error.headers.update(timestamp_headers(obj.last_modified))
+        return error
+
+
+class NotModified(Exception):
+    def __init__(self, timestamp: int) -> None:
+        self.timestamp = timestamp
+
+
+class CacheHeadersMixin(ResourceMixin):
+    """`Cache-Control`/`Expires` of resource reads (spec/00)."""
+
+    def cache_headers(self) -> dict[str, str]:
+        if self.identity.authenticated:
+            return {"Cache-Control": "no-cache, no-store"}
+        seconds = self.cache_expires()
+        if seconds is None:
+            return {"Cache-Control": "no-cache, no-store"}
+        now = timestamps.now_ms()
+        from core.http import http_date
+
+        if seconds <= 0:
+            return {
+                "Cache-Control": "max-age=0, must-revalidate, no-cache, no-store",
+                "Expires": http_date(now),
+                "Pragma": "no-cache",
+            }
+        return {"Cache-Control": f"max-age={seconds}", "Expires": http_date(now + seconds * 1000)}
+
+    def cache_expires(self) -> int | None:
+        name = self.resource_name
+        if name != "record":
+            return kinto_settings.get(f"{name}_cache_expires_seconds", None)
+        found = self.parents().found
+        bucket, collection = found.get("bucket"), found.get("collection")
+        seconds = None
+        if bucket is not None and collection is not None:
+            for key in (
+                f"{bucket.object_id}.{collection.object_id}.record_cache_expires_seconds",
+                f"{bucket.object_id}_{collection.object_id}_record_cache_expires_seconds",
+                f"{bucket.object_id}.record_cache_expires_seconds",
+                f"{bucket.object_id}_record_cache_expires_seconds",
+                "record_cache_expires_seconds",
+            ):
+                value = kinto_settings.get(key.lower(), None)
+                if value is not None:
+                    seconds = value
+                    break
+            collection_value = collection.data.get("cache_expires")
+            if isinstance(collection_value, int) and not isinstance(collection_value, bool):
+                seconds = collection_value if seconds is None else max(seconds, collection_value)
+        return seconds
+
+
+class ObjectResponseMixin(ResourceMixin):
+    """The envelope `{"data": …, "permissions": …}` with ETag/Last-Modified."""
+
+    def object_response(self, obj: ResourceModel, status: int = 200, data: dict[str, Any] | None = None,
+                        acls: dict[str, list[str]] | None = None) -> HttpResponse:
+        if acls is None:
+            acls = permissions.object_permissions(obj)
+        visible = acls if permissions.may_see_permissions(self.identity, acls) else {}
+        body = {"data": obj.as_data() if data is None else data, "permissions": visible}
+        return json_response(body, status, timestamp_headers(obj.last_modified))
+
+
+class ListMixin(PreconditionsMixin, CacheHeadersMixin):
+    """GET/HEAD/DELETE on a list: visibility, filters, sorting, keyset pagination."""
+
+    known_fields: ClassVar[set[str] | None] = None
+
+    def list_query(self) -> querying.ListQuery:
+        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        self._params = params
+        return querying.parse_list_query(params, self.known_fields)
+
+    def visible_queryset(self, permission: str):
+        """The list as the caller may see (read) or delete (write) it; denies otherwise."""
+        queryset = self.base_queryset()
+        if self.allowed(permission):
+            self.check_parent()
+            return queryset
+        if self.parents().missing is None:
+            restricted = permissions.restrict(queryset.alive(), self.identity, permission)
+            if restricted.exists():
+                return permissions.restrict(queryset, self.identity, permission)
+        if self.allowed("create"):
+            self.check_parent()
+            return queryset.none()
+        raise self.deny()
+
+    def effective_limit(self, query: querying.ListQuery) -> int:
+        cap = kinto_settings.storage_max_fetch_size
+        paginate_by = kinto_settings.paginate_by
+        limit = query.limit or paginate_by or cap
+        if paginate_by:
+            limit = min(limit, paginate_by)
+        return min(limit, cap)
+
+    def ordered_page(self, queryset, query: querying.ListQuery):
+        queryset = querying.apply_filters(queryset, query.filters)
+        if query.token is not None:
+            queryset = queryset.filter(querying.after_token(query.sort, query.token["last_object"]))
+        return queryset.order_by(*querying.sort_expressions(query.sort))
+
+    def next_page_url(self, query: querying.ListQuery, limit: int, last: dict[str, Any]) -> str:
+        offset = (query.token or {}).get("offset", 0) + limit
+        token = querying.encode_token(querying.token_object(last, query.sort), offset)
+        if self.request.method == "DELETE":
+            nonce = querying.parse_token(token)["nonce"]
+            cache.set(f"kinto:token:{nonce}", True, kinto_settings.pagination_token_validity_seconds)
+        params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
+        params += [("_limit", str(limit)), ("_token", token)]
+        request = self.request._request
+        from core.http import application_url
+
+        root = getattr(request, "kinto_api_root", "/v1")
+        path = request.path[len(root):] if request.path.startswith(root) else request.path
+        return f"{application_url(request, path)}?{urlencode(params)}"
+
+    def list_headers(self, list_timestamp: int, query: querying.ListQuery) -> dict[str, str]:
+        headers = {**timestamp_headers(list_timestamp), **self.cache_headers()}
+        if query.deprecated_to:
+            from core.middleware import alert_header
+
+            headers["Alert"] = alert_header(
+                "soft-eol", "_to is now deprecated, you should use _before instead", kinto_settings.project_docs
+            )
+        return headers
+
+    def list_objects(self, head: bool = False) -> HttpResponse:
+        queryset = self.visible_queryset("read")
+        query = self.list_query()
+        list_timestamp = self.list_timestamp()
+        self.check_list_preconditions(list_timestamp, is_read=True)
+        headers = self.list_headers(list_timestamp, query)
+        if not query.includes_tombstones:
+            queryset = queryset.alive()
+        if head:
+            total = querying.apply_filters(queryset, query.filters).filter(deleted=False).count()
+            headers["Total-Objects"] = headers["Total-Records"] = str(total)
+            response = HttpResponse(status=200, content_type="application/json", headers=headers)
+            return expose(response, *LIST_EXPOSED, "Total-Objects", "Total-Records")
+        limit = self.effective_limit(query)
+        rows = list(
+            self.ordered_page(queryset, query).annotate(body=object_json_expression()).values_list("body", flat=True)[
+                : limit + 1
+            ]
+        )
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if has_more:
+            last = jsonutil.loads_stored(rows[-1])
+            headers["Next-Page"] = self.next_page_url(query, limit, last)
+        if query.fields:
+            objects = [querying.project_fields(jsonutil.loads_stored(r), query.fields) for r in rows]
+            content = jsonutil.dumps({"data": objects})
+        else:
+            content = ('{"data":[' + ",".join(rows) + "]}").encode()
+        return expose(raw_json_response(content, 200, headers), *LIST_EXPOSED)
+
+    def delete_list(self) -> HttpResponse:
+        queryset = self.visible_queryset("write")
+        query = self.list_query()
+        if query.token is not None:
+            nonce = query.token.get("nonce", "")
+            if not cache.get(f"kinto:token:{nonce}"):
+                raise errors.invalid("querystring", None, "_token was already used or has expired.")
+            cache.delete(f"kinto:token:{nonce}")
+        list_timestamp = self.list_timestamp()
+        self.check_list_preconditions(list_timestamp, is_read=False)
+        limit = self.effective_limit(query)
+        with transaction.atomic():
+            page = list(self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1])
+            has_more = len(page) > limit
+            page = page[:limit]
+            for obj in page:
+                self.attach_parents(obj)
+            deleted = actions.delete_objects(self.context(), self.model, self.parents().parent, page)
+        headers: dict[str, str] = {}
+        if has_more:
+            headers["Next-Page"] = self.next_page_url(query, limit, page[-1].as_data() | {"id": page[-1].object_id})
+        timestamp = max((obj.last_modified for obj in deleted), default=list_timestamp)
+        headers.update(timestamp_headers(timestamp))
+        return expose(json_response({"data": [obj.as_data() for obj in deleted]}, 200, headers), *LIST_EXPOSED)
+
+    def attach_parents(self, obj: ResourceModel) -> None:
+        parent = self.parents().parent
+        if parent is not None and self.model.parent_field:
+            setattr(obj, self.model.parent_field, parent)
+
+
+class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
+    """Every method of the plural and object endpoints of one resource type."""
+
+    # --- dispatch by endpoint -------------------------------------------------------------
+
+    def get(self, request: Any, **kwargs: Any) -> HttpResponse:
+        return self.run(self.list_objects if self.endpoint == "plural" else self.retrieve)
+
+    def head(self, request: Any, **kwargs: Any) -> HttpResponse:
+        if self.endpoint == "plural":
+            return self.run(lambda: self.list_objects(head=True))
+        return self.run(lambda: self.strip_body(self.retrieve()))
+
+    def post(self, request: Any, **kwargs: Any) -> HttpResponse:
+        return self.run(self.create)
+
+    def put(self, request: Any, **kwargs: Any) -> HttpResponse:
+        return self.run(self.upsert)
+
+    def patch(self, request: Any, **kwargs: Any) -> HttpResponse:
+        return self.run(self.partial_update)
+
+    def delete(self, request: Any, **kwargs: Any) -> HttpResponse:
+        return self.run(self.delete_list if self.endpoint == "plural" else self.destroy)
+
+    def run(self, handler) -> HttpResponse:
+        try:
+            return self.finish(handler())
+        except NotModified as not_modified:
+            return HttpResponse(status=304, headers=timestamp_headers(not_modified.timestamp))
+
+    @staticmethod
+    def strip_body(response: HttpResponse) -> HttpResponse:
+        response.content = b""
+        return response
+
+    # --- object helpers ---------------------------------------------------------------------
+
+    @property
+    def object_id(self) -> str:
+        return self.kwargs["id"]
+
+    def stored_row(self, object_id: str) -> ResourceModel | None:
+        """The object's row (alive or tombstone), or None."""
+        parents = self.parents()
+        if parents.missing or not valid_id(self.model, object_id):
+            return None
+        row = self.base_queryset().filter(object_id=object_id).first()
+        if row is not None:
+            self.attach_parents(row)
+        return row
+
+    def live_object(self) -> ResourceModel | None:
+        if not hasattr(self, "_row"):
+            self._row = self.stored_row(self.object_id)
+        return self._row if self._row is not None and not self._row.deleted else None
+
+    def require_existing_or_readable_list(self, permission: str) -> ResourceModel | None:
+        """Authorize an action on an object that may not exist: absent → 404 for list readers."""
+        obj = self.live_object()
+        if obj is not None:
+            self.require(permission, obj)
+        else:
+            self.require("read")
+        self.check_parent()
+        if not valid_id(self.model, self.object_id):
+            raise invalid_id()
+        return obj
+
+    def not_found(self) -> errors.KintoError:
+        return errors.object_not_found(self.object_id, self.resource_name)
+
+    # --- handlers ------------------------------------------------------------------------
+
+    def retrieve(self) -> HttpResponse:
+        obj = self.require_existing_or_readable_list("read")
+        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        fields = next(([f for f in v.split(",") if f] for k, v in params if k == "_fields"), None)
+        self.read_preconditions()
+        if obj is None:
+            raise self.not_found()
+        self.check_object_preconditions(obj, is_read=True)
+        data = querying.project_fields(obj.as_data(), fields) if fields else None
+        response = self.object_response(obj, data=data)
+        for name, value in self.cache_headers().items():
+            response[name] = value
+        return expose(response, *OBJECT_EXPOSED)
+
+    def create(self) -> HttpResponse:
+        self.check_parent_before_authorization()
+        body = self.read_envelope()
+        data = body.get("data") or {}
+        posted_id = data.get("id")
+        if posted_id is not None and not valid_id(self.model, posted_id):
+            raise invalid_id()
+        existing = self.stored_row(posted_id) if posted_id is not None else None
+        if existing is not None and not existing.deleted:
+            self.require("read", existing)
+            self.read_preconditions()
+            self.check_object_preconditions(existing, is_read=False)
+            return self.object_response(existing, status=200)
+        self.require("create")
+        self.check_parent()
+        acls = self.check_permissions_body(body.get("permissions"))
+        self.read_preconditions()
+        self.check_object_preconditions(None, is_read=False)
+        clean, forced = self.split_data(data)
+        object_id = posted_id or generate_id(self.model)
+        obj = actions.create_object(
+            self.context(), self.model, self.parents().parent, object_id, clean, acls,
+            tombstone=existing, forced_timestamp=forced, list_endpoint=True,
+        )
+        return self.object_response(obj, status=201)
+
+    def upsert(self) -> HttpResponse:
+        self.check_parent_before_authorization()
+        obj = self.live_object()
+        wants_creation = self.request._request.META.get("HTTP_IF_NONE_MATCH", "").strip() == "*"
+        if obj is not None and not wants_creation:
+            self.require("write", obj)
+        else:
+            self.require("create")
+        self.check_parent()
+        if not valid_id(self.model, self.object_id):
+            raise invalid_id()
+        self.read_preconditions()
+        body = self.read_envelope()
+        data = body.get("data")
+        if data is not None and "id" in data and data["id"] != self.object_id:
+            raise errors.invalid("body", "id", "Object id does not match existing object")
+        acls = self.check_permissions_body(body.get("permissions"))
+        self.check_object_preconditions(obj, is_read=False)
+        clean, forced = self.split_data(data or {})
+        ctx = self.context()
+        if obj is None:
+            created = actions.create_object(
+                ctx, self.model, self.parents().parent, self.object_id, clean, acls,
+                tombstone=self._row, forced_timestamp=forced,
+            )
+            return self.object_response(created, status=201)
+        replace = self.model.acl_names if "permissions" in body else ()
+        _, updated = actions.update_object(
+            ctx, obj, clean if data is not None else None, acls, replace, forced_timestamp=forced
+        )
+        return self.object_response(updated)
+
+    def partial_update(self) -> HttpResponse:
+        self.check_parent_before_authorization()
+        obj = self.require_existing_or_readable_list("write")
+        self.read_preconditions()
+        behavior = self.response_behavior()
+        content_type = media_type(self.request._request.META.get("CONTENT_TYPE", ""))
+        if content_type == JSON_PATCH_TYPE:
+            operations = self.read_envelope(allow_list=True)
+            if obj is None:
+                raise self.not_found()
+            self.check_object_preconditions(obj, is_read=False)
+            new_data, acls, replace = self.apply_json_patch(obj, operations)
+            changes: dict[str, Any] = {}
+        else:
+            body = self.read_envelope()
+            if "data" not in body and "permissions" not in body:
+                raise errors.invalid("body", "data", "Provide at least one of data or permissions")
+            merge = content_type == MERGE_PATCH_TYPE
+            acls = self.check_permissions_body(body.get("permissions"), allow_null=True)
+            if obj is None:
+                raise self.not_found()
+            self.check_object_preconditions(obj, is_read=False)
+            changes = body.get("data") or {}
+            new_data = obj.data if "data" not in body else (
+                merge_patch(obj.as_data(), changes) if merge else {**obj.as_data(), **changes}
+            )
+            if merge:
+                replace = list(acls)
+                acls = {name: principals or [] for name, principals in acls.items()}
+            else:
+                replace = [name for name, principals in acls.items() if principals is not None]
+        clean, forced = self.split_data(new_data)
+        old_data = obj.as_data()
+        _, updated = actions.update_object(self.context(), obj, clean, acls, replace, forced_timestamp=forced)
+        data = updated.as_data()
+        changed = [k for k in changes if old_data.get(k) != data.get(k)]
+        if behavior == "light":
+            data = {k: data[k] for k in changed if k in data}
+        elif behavior == "diff":
+            data = {k: data[k] for k in changed if k in data and changes.get(k) != data[k]}
+        return self.object_response(updated, data=data)
+
+    def response_behavior(self) -> str:
+        value = self.request._request.META.get("HTTP_RESPONSE_BEHAVIOR", "full").strip().lower() or "full"
+        if value not in ("full", "light", "diff"):
+            raise errors.invalid("header", "Response-Behavior", f"'{value}' is not one of full, light, diff")
+        return value
+
+    def apply_json_patch(self, obj: ResourceModel, operations: Any):
+        """RFC 6902 on `{"data": …, "permissions": {acl: {principal: principal}}}` (spec/04)."""
+        if not isinstance(operations, list):
+            raise errors.invalid("body", "", "JSON Patch body must be a list of operations")
+        acls = permissions.object_permissions(obj)
+        document = {
+            "data": obj.as_data(),
+            "permissions": {name: {p: p for p in acls.get(name, [])} for name in self.model.acl_names},
+        }
+        prepared = []
+        for operation in operations:
+            if not isinstance(operation, dict):
+                raise errors.invalid("body", "", "JSON Patch operation failed: operation must be an object")
+            path = operation.get("path")
+            if isinstance(path, str) and path.startswith("/permissions/") and path.count("/") == 3:
+                if operation.get("op") in ("add", "replace") and "value" not in operation:
+                    operation = {**operation, "value": path.rsplit("/", 1)[1]}
+            prepared.append(operation)
+        try:
+            patched = jsonpatch.JsonPatch(prepared).apply(document)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as error:
+            raise errors.invalid("body", "", f"JSON Patch operation failed: {error}") from None
+        if not isinstance(patched, dict) or not isinstance(patched.get("data"), dict):
+            raise errors.invalid("body", "data", "data must be an object")
+        new_acls: dict[str, list[str]] = {}
+        for name, value in (patched.get("permissions") or {}).items():
+            principals = list(value) if isinstance(value, (dict, list)) else None
+            if principals is None:
+                raise errors.invalid("body", f"permissions.{name}", f'"{value}" is not iterable')
+            new_acls[name] = principals
+        self.check_permissions_body(new_acls)
+        replace = [name for name in self.model.acl_names if sorted(new_acls.get(name, [])) != acls.get(name, [])]
+        return patched["data"], new_acls, replace
+
+    def destroy(self) -> HttpResponse:
+        self.check_parent_before_authorization()
+        obj = self.require_existing_or_readable_list("write")
+        self.read_preconditions()
+        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        forced = None
+        for key, value in params:
+            if key == "last_modified":
+                forced = querying.parse_timestamp("last_modified", value)
+        if obj is None:
+            raise self.not_found()
+        self.check_object_preconditions(obj, is_read=False)
+        tombstone = actions.delete_object(self.context(), obj, forced_timestamp=forced)
+        return json_response({"data": tombstone.as_data()}, 200, timestamp_headers(tombstone.last_modified))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge recursively, null removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

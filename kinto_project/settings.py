@@ -1,0 +1,155 @@
+"""Django settings of the standalone server.
+
+Everything operators set comes from `KINTO_*` environment variables or the INI file named by
+`KINTO_INI` (see `config.py` and the README's configuration table). Development defaults are
+unsafe on purpose and announced loudly; `KINTO_PRODUCTION=true` refuses them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from kinto_project import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VALUES = config.load()
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-never-use-in-production"
+DEV_USERID_HMAC_SECRET = "dev-insecure-userid-hmac-secret"
+
+PRODUCTION = config.as_bool(VALUES.get("production", "false"))
+DEBUG = config.as_bool(VALUES.get("debug", "false"))
+SECRET_KEY = VALUES.get("secret_key") or DEV_SECRET_KEY
+
+
+def database_from_url(url: str) -> dict:
+    """A Django DATABASES entry from `postgresql://…` or `sqlite:///path` (`:memory:` too)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    if scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            # Reuse connections: reconnecting per request costs ~100x in throughput.
+            "CONN_MAX_AGE": int(VALUES.get("conn_max_age", "600")),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+            "TEST": {"NAME": VALUES.get("test_database_name") or None},
+        }
+    if scheme == "sqlite":
+        path = unquote(url[len("sqlite://") :].split("?")[0]).lstrip("/")
+        name = ":memory:" if path in {"", ":memory:"} else "/" + path
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            "OPTIONS": {
+                # Writers take the database lock when their transaction starts, which also
+                # serialises timestamp assignment (see core.timestamps).
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    raise ImproperlyConfigured(f"Unsupported storage URL scheme: {parts.scheme!r}")
+
+
+DEFAULT_SQLITE = f"sqlite:///{BASE_DIR / 'var' / 'kinto.sqlite3'}"
+STORAGE_URL = VALUES.get("storage_url") or VALUES.get("database_url")
+if not STORAGE_URL:
+    import os
+
+    STORAGE_URL = os.environ.get("DATABASE_URL") or DEFAULT_SQLITE
+DATABASES = {"default": database_from_url(STORAGE_URL)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+ALLOWED_HOSTS = config.as_list(VALUES.get("allowed_hosts", "" if PRODUCTION else "*"))
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "rest_framework",
+    "guardian",
+    "core",
+    "permissions",
+    "buckets",
+    "records",
+]
+
+MIDDLEWARE = [
+    "core.middleware.ProtocolMiddleware",
+]
+
+ROOT_URLCONF = "kinto_project.urls"
+WSGI_APPLICATION = "kinto_project.wsgi.application"
+ASGI_APPLICATION = "kinto_project.asgi.application"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Kinto principals are not Django users; guardian must not create its anonymous user.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_MONKEY_PATCH_USER = False
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+APPEND_SLASH = False
+
+# The engine enforces its own body limit (see core.conf: max_request_body_bytes).
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+CACHE_URL = VALUES.get("cache_url", "")
+if CACHE_URL.startswith("redis"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    # Shared by every server process, unlike a per-process memory cache.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kinto_cache"}
+    }
+
+REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
+
+# Every KINTO_* value not consumed above is handed to the apps (core.conf reads it lazily).
+KINTO = {key: value for key, value in VALUES.items() if key not in config.PROJECT_VARIABLES}
+KINTO.setdefault("userid_hmac_secret", DEV_USERID_HMAC_SECRET)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": VALUES.get("log_level", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+if PRODUCTION:
+    problems = []
+    if SECRET_KEY == DEV_SECRET_KEY:
+        problems.append("KINTO_SECRET_KEY is not set (the development secret is refused)")
+    if KINTO["userid_hmac_secret"] in {"", DEV_USERID_HMAC_SECRET}:
+        problems.append("KINTO_USERID_HMAC_SECRET is not set (the development secret is refused)")
+    if DEBUG:
+        problems.append("KINTO_DEBUG is on")
+    if config.as_bool(KINTO.get("flush_endpoint_enabled", "false")):
+        problems.append("KINTO_FLUSH_ENDPOINT_ENABLED would let anyone erase all data")
+    if not ALLOWED_HOSTS:
+        problems.append("KINTO_ALLOWED_HOSTS is empty")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start in production mode: " + "; ".join(problems))
+elif SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules:
+    print(
+        "WARNING: development mode with built-in secrets; never expose this server. "
+        "Set KINTO_PRODUCTION=true with real secrets for production.",
+        file=sys.stderr,
+    )

@@ -1,0 +1,58 @@
+"""Which stored ACLs grant which permission: the inheritance table of spec/04, as data.
+
+`GRANTED_BY[(resource, permission)]` maps each level of the object's ancestry to the ACL names
+that grant the permission from that level. A list read is the same lookup with the object
+itself absent (records: bucket or collection `read`/`write`).
+"""
+
+from __future__ import annotations
+
+GRANTED_BY: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("bucket", "read"): {"bucket": ("write", "read", "collection:create", "group:create")},
+    ("bucket", "write"): {"bucket": ("write",)},
+    ("bucket", "collection:create"): {"bucket": ("write", "collection:create")},
+    ("bucket", "group:create"): {"bucket": ("write", "group:create")},
+    ("collection", "read"): {
+        "bucket": ("write", "read"),
+        "collection": ("write", "read", "record:create"),
+    },
+    ("collection", "write"): {"bucket": ("write",), "collection": ("write",)},
+    ("collection", "record:create"): {"bucket": ("write",), "collection": ("write", "record:create")},
+    ("group", "read"): {"bucket": ("write", "read"), "group": ("write", "read")},
+    ("group", "write"): {"bucket": ("write",), "group": ("write",)},
+    ("record", "read"): {
+        "bucket": ("write", "read"),
+        "collection": ("write", "read"),
+        "record": ("write", "read"),
+    },
+    ("record", "write"): {"bucket": ("write",), "collection": ("write",), "record": ("write",)},
+}
+
+# Settings that grant a permission on every object of a type: `<type>_<perm>_principals`.
+# Holding write implies read, as it does through ACLs.
+SETTINGS_IMPLIED: dict[str, tuple[str, ...]] = {
+    "read": ("read", "write"),
+    "write": ("write",),
+    "create": ("create",),
+}
+
+
+def granting_acls(resource_name: str, permission: str) -> dict[str, tuple[str, ...]]:
+    """ACL names per ancestry level that grant `permission` on a `resource_name` object."""
+    return GRANTED_BY[(resource_name, permission)]
+
+# The type whose ACLs hold `<type>:create` for each resource type (buckets: settings only).
+PARENT_RESOURCE: dict[str, str | None] = {
+    "bucket": None,
+    "collection": "bucket",
+    "group": "bucket",
+    "record": "collection",
+}
+
+
+def acl_key(resource_name: str, permission: str) -> tuple[str, str] | None:
+    """The GRANTED_BY entry for `permission` ∈ read/write/create on `resource_name`."""
+    if permission == "create":
+        parent = PARENT_RESOURCE[resource_name]
+        return (parent, f"{resource_name}:create") if parent else None
+    return (resource_name, permission)

@@ -1,0 +1,144 @@
+"""The permissions service: the only way the engine and the apps reach identities and ACLs.
+
+Typed, small and storage-agnostic: callers pass model instances and an `Identity`; guardian
+stays behind `permissions.store`. A permission check, inherited rights included, is one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.db import models
+from django.db.models import Q
+from django.http import HttpRequest
+
+from core.conf import kinto_settings
+from permissions import store
+from permissions.auth import ANONYMOUS, AUTHENTICATED, EVERYONE, Identity, authenticate
+from permissions.inheritance import GRANTED_BY, SETTINGS_IMPLIED, acl_key
+
+__all__ = [
+    "Identity",
+    "principals_for",
+    "identity_for_user_id",
+    "has_permission",
+    "setting_grants",
+    "restrict",
+    "object_permissions",
+    "set_object_permissions",
+    "add_principal",
+    "purge_permissions",
+    "may_see_permissions",
+    "set_group_members",
+    "clear_group_members",
+]
+
+
+def identity_for_user_id(user_id: str | None) -> Identity:
+    """Principals of a user id: itself, the system principals and its groups (one query)."""
+    if not user_id:
+        return ANONYMOUS
+    groups = store.group_principals_of(user_id, [AUTHENTICATED])
+    return Identity(user_id, (user_id, EVERYONE, AUTHENTICATED, *sorted(groups)))
+
+
+def principals_for(request: HttpRequest) -> Identity:
+    """The caller of a request, computed once per request and credentials (a batch shares it)."""
+    cache = getattr(request, "kinto_identities", None)
+    if cache is None:
+        cache = request.kinto_identities = {}
+    key = request.META.get("HTTP_AUTHORIZATION", "")
+    if key not in cache:
+        cache[key] = identity_for_user_id(authenticate(request))
+    return cache[key]
+
+
+def setting_grants(identity: Identity, resource_name: str, permission: str) -> bool:
+    """Whether a `<type>_<perm>_principals` setting grants this permission to the caller."""
+    for implied in SETTINGS_IMPLIED[permission]:
+        allowed = kinto_settings.principals(f"{resource_name}_{implied}_principals")
+        if allowed and not set(allowed).isdisjoint(identity.principals):
+            return True
+    return False
+
+
+def _group_principals(identity: Identity) -> list[str]:
+    return [p for p in identity.principals if store.is_group_principal(p)]
+
+
+def has_permission(
+    identity: Identity,
+    resource_name: str,
+    permission: str,
+    objects: Mapping[str, models.Model | None],
+) -> bool:
+    """May the caller do `permission` (read, write, create) on a `resource_name` object?
+
+    `objects` maps ancestry levels to instances (`{"bucket": b, "collection": c, "record": r}`);
+    a missing level (None) contributes no ACL, e.g. the record itself when checking a list
+    read or the creation of a new record.
+    """
+    if setting_grants(identity, resource_name, permission):
+        return True
+    key = acl_key(resource_name, permission)
+    if key is None:
+        return False
+    targets = []
+    for level, acl_names in GRANTED_BY[key].items():
+        obj = objects.get(level)
+        if obj is not None:
+            targets.append((type(obj), obj.pk, acl_names))
+    return store.any_grant(targets, identity.user_id, _group_principals(identity))
+
+
+def restrict(queryset: models.QuerySet, identity: Identity, permission: str) -> models.QuerySet:
+    """Only the rows whose own ACLs grant `permission` (read or write) to the caller.
+
+    The condition is part of the query that fetches the page: no per-row checks.
+    """
+    model = queryset.model
+    codenames = GRANTED_BY[(model.resource_name, permission)][model.resource_name]
+    condition = store.grant_exists_expression(model, codenames, identity.user_id, _group_principals(identity))
+    if condition is None:
+        return queryset.none()
+    return queryset.filter(condition)
+
+
+def object_permissions(obj: models.Model) -> dict[str, list[str]]:
+    """The object's own ACLs (empty ones omitted)."""
+    return {name: principals for name, principals in store.read_acls(type(obj), obj.pk).items() if principals}
+
+
+def set_object_permissions(
+    obj: models.Model, acls: Mapping[str, Iterable[str]], replace: Iterable[str] | None = None
+) -> None:
+    """Store ACLs: the names in `replace` (default: those given) get exactly the given lists."""
+    names = list(acls) if replace is None else list(replace)
+    store.write_acls(type(obj), obj.pk, {k: list(v) for k, v in acls.items()}, names)
+
+
+def add_principal(obj: models.Model, acl_name: str, principal: str) -> None:
+    """Add one principal to one ACL of an object (the writer to `write`, spec/04)."""
+    store.add_principal(type(obj), obj.pk, acl_name, principal)
+
+
+def purge_permissions(model: type[models.Model], queryset: models.QuerySet) -> None:
+    """Forget every ACL of objects that are deleted, so that nothing grants on a reused id."""
+    store.purge_acls(model, queryset)
+
+
+def may_see_permissions(identity: Identity, acls: Mapping[str, Iterable[str]]) -> bool:
+    """ACLs are shown only to callers literally listed in the object's own `write` ACL."""
+    return not set(acls.get("write", ())).isdisjoint(identity.principals)
+
+
+def set_group_members(group_principal: str, members: Iterable[str]) -> None:
+    store.set_group_members(group_principal, members)
+
+
+def clear_group_members(uri_prefixes: Iterable[str] = (), uris: Iterable[str] = ()) -> None:
+    """Revoke the membership of groups by URI, and of every group under the URI prefixes."""
+    condition = Q(name__in=list(uris))
+    for prefix in uri_prefixes:
+        condition |= Q(name__startswith=prefix)
+    store.clear_group_members(condition)

@@ -1,0 +1,217 @@
+"""ACL persistence on django-guardian's generic object-permission tables.
+
+Principals map onto Django's own models so that the Django admin and a host site's users see
+the same ACLs: a user id (`account:ana`, `basicauth:…`, any other string) is a `User` whose
+username is that string; `system.*` principals and group URIs are `Group`s. Only this module
+touches the guardian, user and group tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models.functions import Cast
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+_permission_ids: dict[tuple[int, str], int] = {}
+
+
+def clear_caches(**kwargs: Any) -> None:
+    _permission_ids.clear()
+
+
+def is_group_principal(principal: str) -> bool:
+    """`system.*` principals and group URIs are Django groups; anything else is a user."""
+    return principal.startswith("system.") or principal.startswith("/")
+
+
+def username_field() -> str:
+    return get_user_model().USERNAME_FIELD
+
+
+def content_type_id(model: type[models.Model]) -> int:
+    return ContentType.objects.get_for_model(model).id
+
+
+def permission_ids(model: type[models.Model], codenames: Iterable[str]) -> dict[str, int]:
+    """Ids of the auth permissions that name ACLs of `model` (cached per process)."""
+    ct = content_type_id(model)
+    wanted = list(codenames)
+    missing = [c for c in wanted if (ct, c) not in _permission_ids]
+    if missing:
+        for pk, codename in Permission.objects.filter(content_type_id=ct, codename__in=missing).values_list(
+            "id", "codename"
+        ):
+            _permission_ids[(ct, codename)] = pk
+    return {c: _permission_ids[(ct, c)] for c in wanted if (ct, c) in _permission_ids}
+
+
+def ensure_principals(principals: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Row ids of the users and groups standing for these principals, creating them."""
+    principals = set(principals)
+    user_names = sorted(p for p in principals if not is_group_principal(p))
+    group_names = sorted(p for p in principals if is_group_principal(p))
+    User = get_user_model()
+    field = username_field()
+    users: dict[str, int] = {}
+    groups: dict[str, int] = {}
+    if user_names:
+        User.objects.bulk_create([User(**{field: name}) for name in user_names], ignore_conflicts=True)
+        users = dict(User.objects.filter(**{f"{field}__in": user_names}).values_list(field, "pk"))
+    if group_names:
+        Group.objects.bulk_create([Group(name=name) for name in group_names], ignore_conflicts=True)
+        groups = dict(Group.objects.filter(name__in=group_names).values_list("name", "pk"))
+    return users, groups
+
+
+def _principal_filters(user_id: str | None, group_principals: list[str]) -> tuple[Q | None, Q | None]:
+    user_q = Q(**{f"user__{username_field()}": user_id}) if user_id else None
+    group_q = Q(group__name__in=group_principals) if group_principals else None
+    return user_q, group_q
+
+
+def any_grant(targets: list[tuple[type[models.Model], int, tuple[str, ...]]], user_id: str | None,
+              group_principals: list[str]) -> bool:
+    """Whether the principals hold one of the ACLs on one of the objects — one query."""
+    condition = Q()
+    for model, pk, codenames in targets:
+        condition |= Q(
+            content_type_id=content_type_id(model), object_pk=str(pk), permission__codename__in=codenames
+        )
+    if not targets:
+        return False
+    user_q, group_q = _principal_filters(user_id, group_principals)
+    queries = []
+    if user_q is not None:
+        queries.append(UserObjectPermission.objects.filter(condition, user_q).values("pk"))
+    if group_q is not None:
+        queries.append(GroupObjectPermission.objects.filter(condition, group_q).values("pk"))
+    if not queries:
+        return False
+    if len(queries) == 1:
+        return queries[0].exists()
+    return queries[0].union(queries[1], all=True).exists()
+
+
+def grant_exists_expression(
+    model: type[models.Model], codenames: tuple[str, ...], user_id: str | None, group_principals: list[str],
+    outer_pk: str = "pk",
+) -> Q | Exists | None:
+    """A condition for querysets of `model`: the row's own ACLs grant one of `codenames`."""
+    common = {
+        "content_type_id": content_type_id(model),
+        "object_pk": Cast(OuterRef(outer_pk), CharField()),
+        "permission__codename__in": codenames,
+    }
+    user_q, group_q = _principal_filters(user_id, group_principals)
+    condition = None
+    if user_q is not None:
+        condition = Exists(UserObjectPermission.objects.filter(user_q, **common))
+    if group_q is not None:
+        group_exists = Exists(GroupObjectPermission.objects.filter(group_q, **common))
+        condition = group_exists if condition is None else (condition | group_exists)
+    return condition
+
+
+def read_acls(model: type[models.Model], pk: int) -> dict[str, list[str]]:
+    """All ACLs of one object: ACL name → sorted principals."""
+    ct = content_type_id(model)
+    field = username_field()
+    users = UserObjectPermission.objects.filter(content_type_id=ct, object_pk=str(pk)).values_list(
+        "permission__codename", f"user__{field}"
+    )
+    groups = GroupObjectPermission.objects.filter(content_type_id=ct, object_pk=str(pk)).values_list(
+        "permission__codename", "group__name"
+    )
+    acls: dict[str, list[str]] = {}
+    for codename, principal in users.union(groups, all=True):
+        acls.setdefault(codename, []).append(principal)
+    return {name: sorted(principals) for name, principals in acls.items()}
+
+
+def write_acls(model: type[models.Model], pk: int, acls: dict[str, list[str]], replace: Iterable[str]) -> None:
+    """Replace the ACL names in `replace` with the lists in `acls` (absent = emptied)."""
+    replace = list(replace)
+    ct = content_type_id(model)
+    if replace:
+        scope = {"content_type_id": ct, "object_pk": str(pk), "permission__codename__in": replace}
+        UserObjectPermission.objects.filter(**scope).delete()
+        GroupObjectPermission.objects.filter(**scope).delete()
+    wanted = {name: set(acls.get(name) or ()) for name in replace}
+    everyone = set().union(*wanted.values()) if wanted else set()
+    if not everyone:
+        return
+    users, groups = ensure_principals(everyone)
+    perm_ids = permission_ids(model, [name for name, principals in wanted.items() if principals])
+    user_rows, group_rows = [], []
+    for name, principals in wanted.items():
+        for principal in principals:
+            if principal in users:
+                user_rows.append(
+                    UserObjectPermission(
+                        user_id=users[principal], permission_id=perm_ids[name], content_type_id=ct, object_pk=str(pk)
+                    )
+                )
+            elif principal in groups:
+                group_rows.append(
+                    GroupObjectPermission(
+                        group_id=groups[principal], permission_id=perm_ids[name], content_type_id=ct, object_pk=str(pk)
+                    )
+                )
+    if user_rows:
+        UserObjectPermission.objects.bulk_create(user_rows, ignore_conflicts=True)
+    if group_rows:
+        GroupObjectPermission.objects.bulk_create(group_rows, ignore_conflicts=True)
+
+
+def add_principal(model: type[models.Model], pk: int, codename: str, principal: str) -> None:
+    """Grant one ACL to one principal, keeping the others."""
+    users, groups = ensure_principals([principal])
+    perm_id = permission_ids(model, [codename])[codename]
+    common = {"permission_id": perm_id, "content_type_id": content_type_id(model), "object_pk": str(pk)}
+    if principal in users:
+        UserObjectPermission.objects.bulk_create(
+            [UserObjectPermission(user_id=users[principal], **common)], ignore_conflicts=True
+        )
+    else:
+        GroupObjectPermission.objects.bulk_create(
+            [GroupObjectPermission(group_id=groups[principal], **common)], ignore_conflicts=True
+        )
+
+
+def purge_acls(model: type[models.Model], queryset: models.QuerySet) -> None:
+    """Delete every ACL of the objects in `queryset` (objects being deleted or purged)."""
+    ct = content_type_id(model)
+    keys = queryset.annotate(acl_key=Cast("pk", CharField())).values("acl_key")
+    for acl_model in (UserObjectPermission, GroupObjectPermission):
+        acl_model.objects.filter(content_type_id=ct, object_pk__in=keys)._raw_delete(acl_model.objects.db)
+
+
+def group_principals_of(user_id: str, member_aliases: Iterable[str]) -> list[str]:
+    """Names of the groups that list this user (or one of its aliases) as a member."""
+    names = [user_id, *member_aliases]
+    return list(
+        Group.objects.filter(**{f"user__{username_field()}__in": names}).values_list("name", flat=True).distinct()
+    )
+
+
+def set_group_members(group_principal: str, members: Iterable[str]) -> None:
+    """Make exactly these principals members of the group."""
+    members = set(members)
+    users, groups = ensure_principals(members | {group_principal})
+    group = Group.objects.get(pk=groups[group_principal])
+    group.user_set.set(list(users.values()))
+
+
+def clear_group_members(group_principals_q: Q) -> None:
+    """Remove every member of the matching groups (their grants stay, inert)."""
+    User = get_user_model()
+    User.groups.through.objects.filter(
+        group__in=Group.objects.filter(group_principals_q)
+    )._raw_delete(User.objects.db)
