@@ -54,7 +54,9 @@ class Collection(ResourceModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["bucket", "object_id"], name="kinto_collection_id"),
-            models.UniqueConstraint(fields=["bucket", "last_modified"], name="kinto_collection_timestamp"),
+            models.UniqueConstraint(
+                fields=["bucket", "last_modified"], name="kinto_collection_timestamp"
+            ),
         ]
         permissions = [
             ("read", "Read the collection and its records"),
@@ -69,7 +71,9 @@ class Collection(ResourceModel):
         if "cache_expires" in data:
             value = data["cache_expires"]
             if not isinstance(value, int) or isinstance(value, bool):
-                raise errors.invalid("body", "data.cache_expires", f"{value!r} is not a valid integer")
+                raise errors.invalid(
+                    "body", "data.cache_expires", f"{value!r} is not a valid integer"
+                )
         return data
 
 
@@ -86,7 +90,9 @@ class Group(ResourceModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["bucket", "object_id"], name="kinto_group_id"),
-            models.UniqueConstraint(fields=["bucket", "last_modified"], name="kinto_group_timestamp"),
+            models.UniqueConstraint(
+                fields=["bucket", "last_modified"], name="kinto_group_timestamp"
+            ),
         ]
         permissions = [("read", "Read the group"), ("write", "Write the group")]
 
@@ -97,11 +103,17 @@ class Group(ResourceModel):
             raise errors.invalid("body", "data.members", f"{members!r} is not iterable")
         for index, member in enumerate(members):
             if not isinstance(member, str):
-                raise errors.invalid("body", f"data.members.{index}", f"{member!r} is not a string")
+                raise errors.invalid(
+                    "body", f"data.members.{index}", f"{member!r} is not a string"
+                )
             if member == "system.Everyone" or member.startswith("/buckets/"):
-                raise errors.invalid("body", f"data.members.{index}", f"'{member}' is not a valid user ID.")
+                raise errors.invalid(
+                    "body", f"data.members.{index}", f"'{member}' is not a valid user ID."
+                )
             if len(member) > 150:
-                raise errors.invalid("body", f"data.members.{index}", "Principal is longer than 150 characters")
+                raise errors.invalid(
+                    "body", f"data.members.{index}", "Principal is longer than 150 characters"
+                )
         return {**data, "members": members}
 
     def on_saved(self) -> None:

@@ -28,10 +28,17 @@ def writer_principal(ctx: ActionContext) -> str:
 
 
 def _final_acls(
-    ctx: ActionContext, model: type[ResourceModel], acls: Mapping[str, Iterable[str]] | None, replace: Iterable[str]
+    ctx: ActionContext,
+    model: type[ResourceModel],
+    acls: Mapping[str, Iterable[str]] | None,
+    replace: Iterable[str],
 ) -> tuple[dict[str, list[str]], list[str]]:
     """The ACL lists to store and the names they replace, with the writer added to `write`."""
-    wanted = {name: list(dict.fromkeys(acls.get(name) or ())) for name in replace} if acls is not None else {}
+    wanted = (
+        {name: list(dict.fromkeys(acls.get(name) or ())) for name in replace}
+        if acls is not None
+        else {}
+    )
     names = list(replace)
     if kinto_settings.explicit_permissions:
         if "write" in wanted:
@@ -40,7 +47,9 @@ def _final_acls(
     return wanted, names
 
 
-def _store_acls(ctx: ActionContext, obj: ResourceModel, acls: dict[str, list[str]], names: list[str]) -> None:
+def _store_acls(
+    ctx: ActionContext, obj: ResourceModel, acls: dict[str, list[str]], names: list[str]
+) -> None:
     if names:
         permissions.set_object_permissions(obj, acls, replace=names)
     if kinto_settings.explicit_permissions and "write" not in names:
@@ -64,7 +73,7 @@ def _event(
         "user_id": ctx.user_id,
         "timestamp": timestamp,
     }
-    for ancestor in ([*parent.ancestors, parent] if parent is not None else []):
+    for ancestor in [*parent.ancestors, parent] if parent is not None else []:
         payload[f"{ancestor.resource_name}_id"] = ancestor.object_id
     if not list_endpoint:
         payload[f"{model.resource_name}_id"] = obj.object_id
@@ -112,7 +121,16 @@ def create_object(
         wanted, names = _final_acls(ctx, model, acls or {}, model.acl_names)
         _store_acls(ctx, obj, wanted, names)
         obj.on_saved()
-        _event(ctx, "create", model, parent, obj, [{"new": obj.as_data()}], list_timestamp, list_endpoint)
+        _event(
+            ctx,
+            "create",
+            model,
+            parent,
+            obj,
+            [{"new": obj.as_data()}],
+            list_timestamp,
+            list_endpoint,
+        )
     return obj
 
 
@@ -133,35 +151,64 @@ def update_object(
     model = type(obj)
     with transaction.atomic():
         old = obj.as_data()
-        new_data = obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
-        timestamp, list_timestamp = resolve_timestamp(model, obj.parent_key, forced_timestamp, obj.last_modified)
+        new_data = (
+            obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
+        )
+        timestamp, list_timestamp = resolve_timestamp(
+            model, obj.parent_key, forced_timestamp, obj.last_modified
+        )
         obj.data, obj.last_modified = new_data, timestamp
         obj.save(update_fields=["data", "last_modified"])
         wanted, names = _final_acls(ctx, model, acls, list(replace_acls))
         _store_acls(ctx, obj, wanted, names)
         obj.on_saved()
-        _event(ctx, "update", model, obj.parent, obj, [{"new": obj.as_data(), "old": old}], list_timestamp, False)
+        _event(
+            ctx,
+            "update",
+            model,
+            obj.parent,
+            obj,
+            [{"new": obj.as_data(), "old": old}],
+            list_timestamp,
+            False,
+        )
     return old, obj
 
 
-def delete_object(ctx: ActionContext, obj: ResourceModel, *, forced_timestamp: int | None = None) -> ResourceModel:
+def delete_object(
+    ctx: ActionContext, obj: ResourceModel, *, forced_timestamp: int | None = None
+) -> ResourceModel:
     """Turn an object into a tombstone, purging its ACLs and everything below it."""
     model = type(obj)
     with transaction.atomic():
         old = obj.as_data()
-        timestamp, list_timestamp = resolve_timestamp(model, obj.parent_key, forced_timestamp, obj.last_modified)
+        timestamp, list_timestamp = resolve_timestamp(
+            model, obj.parent_key, forced_timestamp, obj.last_modified
+        )
         obj.data, obj.last_modified, obj.deleted = {}, timestamp, True
         obj.save(update_fields=["data", "last_modified", "deleted"])
         selection = model.objects.filter(pk=obj.pk)
         purge_children(model, selection)
         model.on_purged(selection)
         permissions.purge_permissions(model, selection)
-        _event(ctx, "delete", model, obj.parent, obj, [{"new": obj.as_data(), "old": old}], list_timestamp, False)
+        _event(
+            ctx,
+            "delete",
+            model,
+            obj.parent,
+            obj,
+            [{"new": obj.as_data(), "old": old}],
+            list_timestamp,
+            False,
+        )
     return obj
 
 
 def delete_objects(
-    ctx: ActionContext, model: type[ResourceModel], parent: ResourceModel | None, objs: list[ResourceModel]
+    ctx: ActionContext,
+    model: type[ResourceModel],
+    parent: ResourceModel | None,
+    objs: list[ResourceModel],
 ) -> list[ResourceModel]:
     """Delete a page of objects of one list; each gets its own increasing timestamp."""
     if not objs:
@@ -208,7 +255,11 @@ def children_of(model: type[ResourceModel]) -> list[type[ResourceModel]]:
     children = []
     for relation in model._meta.related_objects:
         child = relation.related_model
-        if isinstance(child, type) and issubclass(child, ResourceModel) and child.parent_field == relation.field.name:
+        if (
+            isinstance(child, type)
+            and issubclass(child, ResourceModel)
+            and child.parent_field == relation.field.name
+        ):
             children.append(child)
     return children
 

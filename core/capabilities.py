@@ -61,7 +61,9 @@ def user_extras(identity: Any) -> dict[str, Any]:
 
 
 def heartbeats() -> dict[str, Callable[[], bool]]:
-    return {feature.name: feature.heartbeat for feature in active() if feature.heartbeat is not None}
+    return {
+        feature.name: feature.heartbeat for feature in active() if feature.heartbeat is not None
+    }
 
 
 register(

@@ -16,10 +16,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         try:
             kinto_settings.get(name)
         except (TypeError, ValueError) as error:
-            problems.append(Error(f"Invalid value for setting {name!r}: {error}", id="kinto_core.E001"))
+            problems.append(
+                Error(f"Invalid value for setting {name!r}: {error}", id="kinto_core.E001")
+            )
     try:
         if kinto_settings.storage_max_fetch_size < 1:
-            problems.append(Error("storage_max_fetch_size must be at least 1", id="kinto_core.E002"))
+            problems.append(
+                Error("storage_max_fetch_size must be at least 1", id="kinto_core.E002")
+            )
     except (TypeError, ValueError):
         pass
     if "dev-insecure" in str(kinto_settings.raw.get("userid_hmac_secret", "")):

@@ -104,7 +104,9 @@ class KintoSettings:
             raise AttributeError(f"Unknown engine setting {name!r}")
         return self.get(name)
 
-    def get(self, name: str, default: Any = None, coerce: Callable[[Any], Any] | None = None) -> Any:
+    def get(
+        self, name: str, default: Any = None, coerce: Callable[[Any], Any] | None = None
+    ) -> Any:
         """A setting by name; dynamic names (`record_read_principals`…) take a default here."""
         try:
             return self._cache[name]

@@ -121,7 +121,9 @@ def parent_not_found(object_id: str, resource_name: str) -> KintoError:
 
 
 def url_not_found() -> KintoError:
-    return KintoError(404, ERRNO.MISSING_RESOURCE, "The resource you are looking for could not be found.")
+    return KintoError(
+        404, ERRNO.MISSING_RESOURCE, "The resource you are looking for could not be found."
+    )
 
 
 def method_not_allowed(allowed: list[str]) -> KintoError:
@@ -135,7 +137,9 @@ def method_not_allowed(allowed: list[str]) -> KintoError:
 
 def precondition_failed(existing: dict[str, Any] | None = None) -> KintoError:
     details = {"existing": existing} if existing is not None else None
-    return KintoError(412, ERRNO.MODIFIED_MEANWHILE, "Resource was modified meanwhile", details=details)
+    return KintoError(
+        412, ERRNO.MODIFIED_MEANWHILE, "Resource was modified meanwhile", details=details
+    )
 
 
 def conflict() -> KintoError:
@@ -151,13 +155,16 @@ def service_unavailable(message: str | None = None) -> KintoError:
     return KintoError(
         503,
         ERRNO.BACKEND,
-        message or "Service temporary unavailable due to overloading or maintenance, please retry later.",
+        message
+        or "Service temporary unavailable due to overloading or maintenance, please retry later.",
         headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
     )
 
 
 def internal_error() -> KintoError:
-    return KintoError(500, ERRNO.UNDEFINED, "A programmatic error occurred, developers have been informed.")
+    return KintoError(
+        500, ERRNO.UNDEFINED, "A programmatic error occurred, developers have been informed."
+    )
 
 
 def as_kinto_error(exc: BaseException) -> KintoError:
@@ -177,7 +184,9 @@ def as_kinto_error(exc: BaseException) -> KintoError:
 
 
 def error_response(error: KintoError) -> HttpResponse:
-    response = HttpResponse(jsonutil.dumps(error.body()), status=error.status, content_type="application/json")
+    response = HttpResponse(
+        jsonutil.dumps(error.body()), status=error.status, content_type="application/json"
+    )
     for name, value in error.headers.items():
         response[name] = value
     return response

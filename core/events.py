@@ -26,7 +26,12 @@ class EventCollector:
     def __init__(self) -> None:
         self.events: dict[tuple[str, str, str], Event] = {}
 
-    def add(self, merge_key: tuple[str, str, str], payload: dict[str, Any], impacted: list[dict[str, Any]]) -> None:
+    def add(
+        self,
+        merge_key: tuple[str, str, str],
+        payload: dict[str, Any],
+        impacted: list[dict[str, Any]],
+    ) -> None:
         event = self.events.get(merge_key)
         if event is None:
             self.events[merge_key] = Event(payload, list(impacted))
@@ -46,7 +51,9 @@ class EventCollector:
         def deliver() -> None:
             for event in events:
                 resource_changed.send(
-                    sender=EventCollector, payload=event.payload, impacted_objects=event.impacted_objects
+                    sender=EventCollector,
+                    payload=event.payload,
+                    impacted_objects=event.impacted_objects,
                 )
 
         transaction.on_commit(deliver, robust=True)

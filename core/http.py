@@ -20,14 +20,18 @@ JSON_PATCH_TYPE = "application/json-patch+json"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     response = HttpResponse(jsonutil.dumps(body), status=status, content_type=JSON_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
     return response
 
 
-def raw_json_response(content: bytes, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+def raw_json_response(
+    content: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
     response = HttpResponse(content, status=status, content_type=JSON_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -58,7 +62,9 @@ def accepts_json(accept: str) -> bool:
     for part in accept.split(","):
         candidate = media_type(part)
         params = part.split(";")[1:]
-        if any(p.strip().replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+        if any(
+            p.strip().replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params
+        ):
             continue
         if candidate in ("*/*", "application/*", JSON_TYPE, "") or candidate.endswith("+json"):
             return True
@@ -119,7 +125,11 @@ def parse_json_body(request: HttpRequest) -> Any:
     if not isinstance(value, (dict, list)):
         raise errors.invalid_many(
             [
-                {"location": "body", "name": "", "description": "Should be a JSON object or an array"},
+                {
+                    "location": "body",
+                    "name": "",
+                    "description": "Should be a JSON object or an array",
+                },
                 {"location": "body", "name": "", "description": "Required"},
             ]
         )
@@ -137,7 +147,12 @@ def parse_precondition(request: HttpRequest, header: str) -> int | str | None:
     value = raw.strip()
     if value == "*":
         return "*"
-    if len(value) >= 3 and value[0] == value[-1] == '"' and value[1:-1].isdigit() and len(value) < 25:
+    if (
+        len(value) >= 3
+        and value[0] == value[-1] == '"'
+        and value[1:-1].isdigit()
+        and len(value) < 25
+    ):
         return int(value[1:-1])
     raise errors.invalid("header", header, "The value should be integer between double quotes.")
 

@@ -42,7 +42,9 @@ def loads(data: bytes | str) -> Any:
     except RecursionError:
         raise JSONInputError("Nesting is too deep") from None
     except json.JSONDecodeError as error:
-        raise JSONInputError(f"{error.msg}: line {error.lineno} column {error.colno} (char {error.pos})") from None
+        raise JSONInputError(
+            f"{error.msg}: line {error.lineno} column {error.colno} (char {error.pos})"
+        ) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise JSONInputError(str(error)) from None
 

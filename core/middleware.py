@@ -98,8 +98,10 @@ class ProtocolMiddleware:
     def preflight(self, request: HttpRequest) -> HttpResponse:
         missing = [
             {"location": "header", "name": name, "description": "this header is mandatory"}
-            for name, key in (("Access-Control-Request-Method", "HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
-                              ("Origin", "HTTP_ORIGIN"))
+            for name, key in (
+                ("Access-Control-Request-Method", "HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+                ("Origin", "HTTP_ORIGIN"),
+            )
             if not request.META.get(key)
         ]
         if missing:
@@ -123,7 +125,9 @@ class ProtocolMiddleware:
             response["Access-Control-Max-Age"] = str(max_age)
         return response
 
-    def decorate(self, request: HttpRequest, response: HttpResponse, eos: tuple[str, str] | None) -> HttpResponse:
+    def decorate(
+        self, request: HttpRequest, response: HttpResponse, eos: tuple[str, str] | None
+    ) -> HttpResponse:
         allowed_origin = origin_allowed(request.META.get("HTTP_ORIGIN", ""))
         if allowed_origin:
             response["Access-Control-Allow-Origin"] = allowed_origin

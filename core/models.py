@@ -100,8 +100,9 @@ class ResourceModel(models.Model):
     # Hooks for the concrete types; the actions call them inside the writing transaction.
 
     @classmethod
-    def validate_data(cls, data: dict[str, Any], *, parent: ResourceModel | None,
-                      old: ResourceModel | None) -> dict[str, Any]:
+    def validate_data(
+        cls, data: dict[str, Any], *, parent: ResourceModel | None, old: ResourceModel | None
+    ) -> dict[str, Any]:
         """Check type-specific fields of new data (raise a 400 KintoError); returns it."""
         return data
 
@@ -132,7 +133,9 @@ class ListTimestamp(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_name", "parent_key"], name="kinto_list_timestamp_scope")
+            models.UniqueConstraint(
+                fields=["resource_name", "parent_key"], name="kinto_list_timestamp_scope"
+            )
         ]
 
     def __str__(self) -> str:

@@ -92,7 +92,9 @@ def querystring_params(query_string: str) -> list[tuple[str, str]]:
     """Decode the raw query string strictly (bad UTF-8 and oversize input are 400s)."""
     if len(query_string) > kinto_settings.max_querystring_length:
         raise errors.invalid(
-            "querystring", None, f"Query string is longer than {kinto_settings.max_querystring_length} characters"
+            "querystring",
+            None,
+            f"Query string is longer than {kinto_settings.max_querystring_length} characters",
         )
     try:
         params = parse_qsl(
@@ -111,7 +113,9 @@ def querystring_params(query_string: str) -> list[tuple[str, str]]:
         ) from None
     except ValueError:
         raise errors.invalid(
-            "querystring", None, f"Too many query parameters (at most {kinto_settings.max_query_params})"
+            "querystring",
+            None,
+            f"Too many query parameters (at most {kinto_settings.max_query_params})",
         ) from None
     return params
 
@@ -153,7 +157,9 @@ def parse_limit(raw: str) -> int | None:
     if value < 0:
         raise errors.invalid("querystring", "_limit", f"{value} is less than minimum value 0")
     if value >= 2**63:
-        raise errors.invalid("querystring", "_limit", f"{value} is greater than maximum value {2**63 - 1}")
+        raise errors.invalid(
+            "querystring", "_limit", f"{value} is greater than maximum value {2**63 - 1}"
+        )
     return value or None
 
 
@@ -177,7 +183,9 @@ def parse_filter(param: str, raw: str) -> Filter:
         items = split_list(raw)
         if len(items) > kinto_settings.max_filter_values:
             raise errors.invalid(
-                "querystring", param, f"At most {kinto_settings.max_filter_values} values are accepted"
+                "querystring",
+                param,
+                f"At most {kinto_settings.max_filter_values} values are accepted",
             )
         if name == "last_modified":
             value: Any = [parse_timestamp(param, item) for item in items]
@@ -202,7 +210,9 @@ def parse_filter(param: str, raw: str) -> Filter:
             raise invalid_value(param)
         return Filter(name, operator, value, param)
     if name == "id" and not isinstance(value, str):
-        value = jsonutil.dumps(value).decode() if not isinstance(value, (int, float)) else str(value)
+        value = (
+            jsonutil.dumps(value).decode() if not isinstance(value, (int, float)) else str(value)
+        )
     return Filter(name, operator, value, param)
 
 
@@ -213,7 +223,9 @@ def parse_sort(raw: str) -> list[Sort]:
         if match:
             sort.append(Sort(match.group(2), match.group(1) == "-"))
     if len(sort) > kinto_settings.max_sort_fields:
-        raise errors.invalid("querystring", "_sort", f"At most {kinto_settings.max_sort_fields} sort fields")
+        raise errors.invalid(
+            "querystring", "_sort", f"At most {kinto_settings.max_sort_fields} sort fields"
+        )
     return sort
 
 
@@ -225,17 +237,25 @@ def parse_token(raw: str) -> dict[str, Any]:
         raise bad from None
     if not isinstance(decoded, dict) or not isinstance(decoded.get("last_object"), dict):
         raise bad
-    if not isinstance(decoded.get("offset", 0), int) or not isinstance(decoded.get("nonce", ""), str):
+    if not isinstance(decoded.get("offset", 0), int) or not isinstance(
+        decoded.get("nonce", ""), str
+    ):
         raise bad
     return decoded
 
 
 def encode_token(last_object: dict[str, Any], offset: int) -> str:
-    payload = {"last_object": last_object, "offset": offset, "nonce": f"pagination-token-{uuid.uuid4()}"}
+    payload = {
+        "last_object": last_object,
+        "offset": offset,
+        "nonce": f"pagination-token-{uuid.uuid4()}",
+    }
     return base64.b64encode(jsonutil.dumps(payload)).decode("ascii")
 
 
-def parse_list_query(params: list[tuple[str, str]], known_fields: set[str] | None = None) -> ListQuery:
+def parse_list_query(
+    params: list[tuple[str, str]], known_fields: set[str] | None = None
+) -> ListQuery:
     """Validate every list directive and filter of a query string."""
     query = ListQuery()
     for param, raw in params:
@@ -273,7 +293,10 @@ def parse_list_query(params: list[tuple[str, str]], known_fields: set[str] | Non
 
 
 def addressable(name: str) -> bool:
-    return bool(FIELD_NAME.fullmatch(name)) and len(name.split(".")) <= kinto_settings.max_field_path_depth
+    return (
+        bool(FIELD_NAME.fullmatch(name))
+        and len(name.split(".")) <= kinto_settings.max_field_path_depth
+    )
 
 
 def _column(name: str) -> str | None:

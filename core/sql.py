@@ -49,7 +49,9 @@ class Dialect:
     def rank(self, cols: Columns, path: list[str]) -> SqlAndParams:
         raise NotImplementedError
 
-    def compare_same_type(self, cols: Columns, path: list[str], op: str, value: Any) -> SqlAndParams:
+    def compare_same_type(
+        self, cols: Columns, path: list[str], op: str, value: Any
+    ) -> SqlAndParams:
         raise NotImplementedError
 
     def sort_keys(self, cols: Columns, path: list[str]) -> list[SqlAndParams]:
@@ -61,7 +63,9 @@ class Dialect:
     def present(self, cols: Columns, path: list[str]) -> SqlAndParams:
         raise NotImplementedError
 
-    def array_contains(self, cols: Columns, path: list[str], values: list[Any], any_of: bool) -> SqlAndParams:
+    def array_contains(
+        self, cols: Columns, path: list[str], values: list[Any], any_of: bool
+    ) -> SqlAndParams:
         raise NotImplementedError
 
     def object_json(self, cols: Columns) -> str:
@@ -90,14 +94,19 @@ class PostgresDialect(Dialect):
 
     def value(self, cols: Columns, path: list[str]) -> SqlAndParams:
         if path == ["deleted"]:
-            return f"(CASE WHEN {cols['deleted']} THEN 'true'::jsonb ELSE {cols['data']} -> 'deleted' END)", []
+            return (
+                f"(CASE WHEN {cols['deleted']} THEN 'true'::jsonb ELSE {cols['data']} -> 'deleted' END)",
+                [],
+            )
         return "(" + cols["data"] + " -> %s" * len(path) + ")", list(path)
 
     def rank(self, cols: Columns, path: list[str]) -> SqlAndParams:
         x, params = self.value(cols, path)
         return self.RANK.format(x=x), params
 
-    def compare_same_type(self, cols: Columns, path: list[str], op: str, value: Any) -> SqlAndParams:
+    def compare_same_type(
+        self, cols: Columns, path: list[str], op: str, value: Any
+    ) -> SqlAndParams:
         x, params = self.value(cols, path)
         if isinstance(value, str):
             return f"(({x} #>> '{{}}') COLLATE \"C\" {op} %s)", [*params, value]
@@ -107,7 +116,10 @@ class PostgresDialect(Dialect):
         x, params = self.value(cols, path)
         return [
             (self.RANK.format(x=x), params),
-            (f"(CASE WHEN jsonb_typeof({x}) = 'string' THEN {x} #>> '{{}}' END) COLLATE \"C\"", params * 2),
+            (
+                f"(CASE WHEN jsonb_typeof({x}) = 'string' THEN {x} #>> '{{}}' END) COLLATE \"C\"",
+                params * 2,
+            ),
             (x, params),
         ]
 
@@ -122,7 +134,9 @@ class PostgresDialect(Dialect):
         x, params = self.value(cols, path)
         return f"({x} IS NOT NULL)", params
 
-    def array_contains(self, cols: Columns, path: list[str], values: list[Any], any_of: bool) -> SqlAndParams:
+    def array_contains(
+        self, cols: Columns, path: list[str], values: list[Any], any_of: bool
+    ) -> SqlAndParams:
         x, params = self.value(cols, path)
         if not any_of:
             return f"(jsonb_typeof({x}) = 'array' AND {x} @> %s::jsonb)", [
@@ -160,8 +174,14 @@ class SqliteDialect(Dialect):
         json_path = self.json_path(path)
         if path == ["deleted"]:
             return (
-                (f"(CASE WHEN {cols['deleted']} THEN 'true' ELSE json_type({cols['data']}, %s) END)", [json_path]),
-                (f"(CASE WHEN {cols['deleted']} THEN 1 ELSE json_extract({cols['data']}, %s) END)", [json_path]),
+                (
+                    f"(CASE WHEN {cols['deleted']} THEN 'true' ELSE json_type({cols['data']}, %s) END)",
+                    [json_path],
+                ),
+                (
+                    f"(CASE WHEN {cols['deleted']} THEN 1 ELSE json_extract({cols['data']}, %s) END)",
+                    [json_path],
+                ),
             )
         return (
             (f"json_type({cols['data']}, %s)", [json_path]),
@@ -172,7 +192,9 @@ class SqliteDialect(Dialect):
         (t, params), _ = self.type_and_value(cols, path)
         return self.RANK.format(t=t), params
 
-    def compare_same_type(self, cols: Columns, path: list[str], op: str, value: Any) -> SqlAndParams:
+    def compare_same_type(
+        self, cols: Columns, path: list[str], op: str, value: Any
+    ) -> SqlAndParams:
         _, (v, params) = self.type_and_value(cols, path)
         if isinstance(value, (list, dict)):
             return f"({v} {op} json(%s))", [*params, jsonutil.dumps(value).decode()]
@@ -196,14 +218,18 @@ class SqliteDialect(Dialect):
         (t, params), _ = self.type_and_value(cols, path)
         return f"({t} IS NOT NULL)", params
 
-    def array_contains(self, cols: Columns, path: list[str], values: list[Any], any_of: bool) -> SqlAndParams:
+    def array_contains(
+        self, cols: Columns, path: list[str], values: list[Any], any_of: bool
+    ) -> SqlAndParams:
         (t, t_params), _ = self.type_and_value(cols, path)
         json_path = self.json_path(path)
         tests: list[str] = []
         params: list[Any] = []
         for value in values:
             match, match_params = self._element_match(value)
-            tests.append(f"EXISTS (SELECT 1 FROM json_each({cols['data']}, %s) AS e WHERE {match})")
+            tests.append(
+                f"EXISTS (SELECT 1 FROM json_each({cols['data']}, %s) AS e WHERE {match})"
+            )
             params += [json_path, *match_params]
         if not tests:
             return ("FALSE", []) if any_of else (f"({t} = 'array')", t_params)
@@ -244,10 +270,19 @@ class RowSQL(Expression):
         self.build = build
         self.columns: dict[str, Any] = {}
 
-    def resolve_expression(self, query: Any = None, allow_joins: bool = True, reuse: Any = None,
-                           summarize: bool = False, for_save: bool = False) -> RowSQL:
+    def resolve_expression(
+        self,
+        query: Any = None,
+        allow_joins: bool = True,
+        reuse: Any = None,
+        summarize: bool = False,
+        for_save: bool = False,
+    ) -> RowSQL:
         clone = self.copy()
-        clone.columns = {name: F(name).resolve_expression(query, allow_joins, reuse, summarize) for name in COLUMNS}
+        clone.columns = {
+            name: F(name).resolve_expression(query, allow_joins, reuse, summarize)
+            for name in COLUMNS
+        }
         return clone
 
     def as_sql(self, compiler: Any, connection: Any) -> SqlAndParams:

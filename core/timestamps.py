@@ -87,7 +87,9 @@ def list_timestamp(resource_name: str, parent_key: int) -> int:
         if row is not None:
             return row[0]
         if kinto_settings.readonly:
-            raise errors.service_unavailable("Resource timestamp cannot be written on a read-only server.")
+            raise errors.service_unavailable(
+                "Resource timestamp cannot be written on a read-only server."
+            )
         cursor.execute(
             f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) VALUES (%s, %s, %s) "
             f"ON CONFLICT (resource_name, parent_key) DO NOTHING",

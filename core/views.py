@@ -60,8 +60,11 @@ class RootView(ProtocolView):
         if kinto_settings.eos:
             body["eos"] = kinto_settings.eos
         if identity.authenticated:
-            body["user"] = {"id": identity.user_id, "principals": list(identity.principals),
-                            **capabilities.user_extras(identity)}
+            body["user"] = {
+                "id": identity.user_id,
+                "principals": list(identity.principals),
+                **capabilities.user_extras(identity),
+            }
         response = json_response(body)
         if kinto_settings.readonly:
             seconds = kinto_settings.root_cache_expires_seconds
@@ -118,8 +121,12 @@ class HeartbeatView(ProtocolView):
 
     def get(self, request: Any) -> HttpResponse:
         timeout = kinto_settings.heartbeat_timeout_seconds
-        checks = {"storage": check_storage, "permission": check_permission_store, "cache": check_cache,
-                  **capabilities.heartbeats()}
+        checks = {
+            "storage": check_storage,
+            "permission": check_permission_store,
+            "cache": check_cache,
+            **capabilities.heartbeats(),
+        }
         results = {name: run_with_timeout(check, timeout) for name, check in checks.items()}
         status = 200 if all(v is not False for v in results.values()) else 503
         return json_response(results, status)
@@ -194,7 +201,11 @@ def merge_defaults(defaults: Any, values: Any) -> Any:
 
 def check_batch_request(item: Any, name: str, path_required: bool) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise errors.invalid("body", name, f'"{item}" is not a mapping type: Does not implement dict-like functionality.')
+        raise errors.invalid(
+            "body",
+            name,
+            f'"{item}" is not a mapping type: Does not implement dict-like functionality.',
+        )
     unknown = {k: v for k, v in item.items() if k not in BATCH_REQUEST_KEYS}
     if unknown:
         raise errors.invalid("body", name, f'Unrecognized keys in mapping: "{unknown}"')
@@ -206,13 +217,19 @@ def check_batch_request(item: Any, name: str, path_required: bool) -> dict[str, 
         raise errors.invalid("body", f"{name}.path", "Required")
     method = item.get("method", "GET")
     if method not in BATCH_METHODS:
-        raise errors.invalid("body", f"{name}.method", f'"{method}" is not one of {", ".join(BATCH_METHODS)}')
+        raise errors.invalid(
+            "body", f"{name}.method", f'"{method}" is not one of {", ".join(BATCH_METHODS)}'
+        )
     headers = item.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) and isinstance(k, str) for k, v in headers.items()):
+    if not isinstance(headers, dict) or not all(
+        isinstance(v, str) and isinstance(k, str) for k, v in headers.items()
+    ):
         raise errors.invalid("body", f"{name}.headers", f"{headers} contains non string value")
     if "body" in item and not isinstance(item["body"], dict):
         raise errors.invalid(
-            "body", f"{name}.body", f'"{item["body"]}" is not a mapping type: Does not implement dict-like functionality.'
+            "body",
+            f"{name}.body",
+            f'"{item["body"]}" is not a mapping type: Does not implement dict-like functionality.',
         )
     return item
 
@@ -232,7 +249,9 @@ class BatchView(ProtocolView):
         body = parse_json_body(outer)
         if not isinstance(body, dict):
             raise errors.invalid(
-                "body", "", f'"{body}" is not a mapping type: Does not implement dict-like functionality.'
+                "body",
+                "",
+                f'"{body}" is not a mapping type: Does not implement dict-like functionality.',
             )
         unknown = {k: v for k, v in body.items() if k not in ("requests", "defaults")}
         if unknown:
@@ -254,7 +273,9 @@ class BatchView(ProtocolView):
             merged = merge_defaults(deepcopy(defaults), item)
             check_batch_request(merged, f"requests.{index}", path_required=True)
             if "/batch" in urlsplit(merged["path"]).path:
-                raise errors.invalid("body", "requests", "Recursive call on /batch endpoint is forbidden.")
+                raise errors.invalid(
+                    "body", "requests", "Recursive call on /batch endpoint is forbidden."
+                )
             subrequests.append(merged)
 
         collector = EventCollector()
@@ -277,7 +298,9 @@ class BatchView(ProtocolView):
             path = root + path
         method = sub.get("method", "GET")
         for _ in range(3):  # follow redirects (e.g. trailing slash)
-            request = build_subrequest(outer, method, path, sub.get("headers", {}), sub.get("body"))
+            request = build_subrequest(
+                outer, method, path, sub.get("headers", {}), sub.get("body")
+            )
             savepoint = transaction.savepoint()
             response = dispatch(request)
             if response.status_code >= 500:
@@ -312,10 +335,16 @@ def response_body(response: HttpResponse, method: str) -> Any:
         return content.decode("utf-8", "replace")
 
 
-def build_subrequest(outer: HttpRequest, method: str, path: str, headers: dict[str, str], body: Any) -> WSGIRequest:
+def build_subrequest(
+    outer: HttpRequest, method: str, path: str, headers: dict[str, str], body: Any
+) -> WSGIRequest:
     """A request sharing the outer request's environment, identities and event collector."""
     parts = urlsplit(path)
-    environ = {k: v for k, v in outer.META.items() if k not in ("CONTENT_LENGTH", "CONTENT_TYPE", "wsgi.input")}
+    environ = {
+        k: v
+        for k, v in outer.META.items()
+        if k not in ("CONTENT_LENGTH", "CONTENT_TYPE", "wsgi.input")
+    }
     payload = jsonutil.dumps(body) if body is not None else b""
     for name, value in headers.items():
         key = name.upper().replace("-", "_")
@@ -360,7 +389,11 @@ def dispatch(request: WSGIRequest) -> HttpResponse:
 
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Unknown URL under the API: a trailing slash is redirected, anything else is a 404."""
-    if path.endswith("/") and kinto_settings.trailing_slash_redirect_enabled and request.method != "OPTIONS":
+    if (
+        path.endswith("/")
+        and kinto_settings.trailing_slash_redirect_enabled
+        and request.method != "OPTIONS"
+    ):
         target = request.path.rstrip("/")
         try:
             resolve(target)
@@ -368,8 +401,11 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
             target = None
         if target:
             query = request.META.get("QUERY_STRING")
-            response = redirect_response(target + (f"?{query}" if query else ""), request,
-                                         kinto_settings.trailing_slash_redirect_ttl_seconds)
+            response = redirect_response(
+                target + (f"?{query}" if query else ""),
+                request,
+                kinto_settings.trailing_slash_redirect_ttl_seconds,
+            )
             return response
     return errors.error_response(errors.url_not_found())
 
@@ -377,8 +413,11 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 def redirect_response(path: str, request: HttpRequest, ttl: int) -> HttpResponse:
     scheme = kinto_settings.http_scheme or request.scheme
     host = kinto_settings.http_host or request.get_host()
-    response = HttpResponse(f"307 Temporary Redirect\n\nThe resource has been moved to {path}",
-                            status=307, content_type="text/plain; charset=UTF-8")
+    response = HttpResponse(
+        f"307 Temporary Redirect\n\nThe resource has been moved to {path}",
+        status=307,
+        content_type="text/plain; charset=UTF-8",
+    )
     response["Location"] = f"{scheme}://{host}{path}"
     if ttl > 0:
         response["Cache-Control"] = f"max-age={ttl}"
@@ -393,7 +432,9 @@ def version_redirect(request: HttpRequest, path: str = "") -> HttpResponse:
     if not kinto_settings.version_prefix_redirect_enabled:
         return errors.error_response(errors.url_not_found())
     query = request.META.get("QUERY_STRING")
-    target = f"{request.path[: len(request.path) - len(path)]}v1/{path}" + (f"?{query}" if query else "")
+    target = f"{request.path[: len(request.path) - len(path)]}v1/{path}" + (
+        f"?{query}" if query else ""
+    )
     return redirect_response(target, request, kinto_settings.version_prefix_redirect_ttl_seconds)
 
 
@@ -404,7 +445,9 @@ def root_redirect(request: HttpRequest) -> HttpResponse:
 
 def unsupported_version(request: HttpRequest, path: str = "") -> HttpResponse:
     return errors.error_response(
-        errors.KintoError(404, errors.ERRNO.VERSION_NOT_AVAILABLE,
-                          "The requested API version is not available on this server.")
+        errors.KintoError(
+            404,
+            errors.ERRNO.VERSION_NOT_AVAILABLE,
+            "The requested API version is not available on this server.",
+        )
     )
-

@@ -60,7 +60,11 @@ def generate_id(model: type[ResourceModel]) -> str:
 def valid_id(model: type[ResourceModel], object_id: Any) -> bool:
     if not isinstance(object_id, str):
         return False
-    limit = kinto_settings.max_record_id_length if model.resource_name == "record" else kinto_settings.max_id_length
+    limit = (
+        kinto_settings.max_record_id_length
+        if model.resource_name == "record"
+        else kinto_settings.max_id_length
+    )
     return len(object_id) <= limit and bool(ID_PATTERN.fullmatch(object_id))
 
 
@@ -71,13 +75,19 @@ def invalid_id() -> errors.KintoError:
 class Parents:
     """The objects above the addressed one, found with one query (more only on a miss)."""
 
-    def __init__(self, parent: ResourceModel | None, missing: tuple[str, str] | None,
-                 found: dict[str, ResourceModel]) -> None:
+    def __init__(
+        self,
+        parent: ResourceModel | None,
+        missing: tuple[str, str] | None,
+        found: dict[str, ResourceModel],
+    ) -> None:
         self.parent = parent
         self.missing = missing
         self.found = found
 
-    def objects(self, obj: ResourceModel | None = None, resource_name: str | None = None) -> dict[str, Any]:
+    def objects(
+        self, obj: ResourceModel | None = None, resource_name: str | None = None
+    ) -> dict[str, Any]:
         """The ancestry map for permission checks, with the object itself when given."""
         objects: dict[str, Any] = dict(self.found)
         if obj is not None and resource_name is not None:
@@ -194,7 +204,9 @@ class ResourceMixin(ProtocolView):
 
     def list_timestamp(self) -> int:
         parent = self.parents().parent
-        return timestamps.list_timestamp(self.resource_name, parent.pk if parent is not None else 0)
+        return timestamps.list_timestamp(
+            self.resource_name, parent.pk if parent is not None else 0
+        )
 
     def finish(self, response: HttpResponse) -> HttpResponse:
         """Send the request's events once its transaction commits."""
@@ -213,7 +225,9 @@ class BodyMixin(ResourceMixin):
             return {}
         if isinstance(body, list) and not allow_list:
             raise errors.invalid(
-                "body", "", f'"{body}" is not a mapping type: Does not implement dict-like functionality.'
+                "body",
+                "",
+                f'"{body}" is not a mapping type: Does not implement dict-like functionality.',
             )
         if isinstance(body, dict):
             unknown = {k: v for k, v in body.items() if k not in ("data", "permissions")}
@@ -227,27 +241,41 @@ class BodyMixin(ResourceMixin):
                 )
         return body
 
-    def check_permissions_body(self, acls: Any, allow_null: bool = False) -> dict[str, list[str] | None]:
+    def check_permissions_body(
+        self, acls: Any, allow_null: bool = False
+    ) -> dict[str, list[str] | None]:
         if acls is None:
             return {}
         if not isinstance(acls, dict):
             raise errors.invalid(
-                "body", "permissions", f'"{acls}" is not a mapping type: Does not implement dict-like functionality.'
+                "body",
+                "permissions",
+                f'"{acls}" is not a mapping type: Does not implement dict-like functionality.',
             )
         names = self.model.acl_names
         for name, principals in acls.items():
             if name not in names:
-                raise errors.invalid("body", "permissions", f'"{name}" is not one of {", ".join(names)}')
+                raise errors.invalid(
+                    "body", "permissions", f'"{name}" is not one of {", ".join(names)}'
+                )
             if principals is None and allow_null:
                 continue
             if not isinstance(principals, list):
-                raise errors.invalid("body", f"permissions.{name}", f'"{principals}" is not iterable')
+                raise errors.invalid(
+                    "body", f"permissions.{name}", f'"{principals}" is not iterable'
+                )
             for index, principal in enumerate(principals):
                 if not isinstance(principal, str):
-                    raise errors.invalid("body", f"permissions.{name}.{index}", f"{principal} is not a string: {{'': ''}}")
+                    raise errors.invalid(
+                        "body",
+                        f"permissions.{name}.{index}",
+                        f"{principal} is not a string: {{'': ''}}",
+                    )
                 if not principal or len(principal) > MAX_PRINCIPAL_LENGTH:
                     raise errors.invalid(
-                        "body", f"permissions.{name}.{index}", f"Principal must be 1 to {MAX_PRINCIPAL_LENGTH} characters"
+                        "body",
+                        f"permissions.{name}.{index}",
+                        f"Principal must be 1 to {MAX_PRINCIPAL_LENGTH} characters",
                     )
         return acls
 
@@ -260,7 +288,9 @@ class BodyMixin(ResourceMixin):
             return clean, None
         if not 0 <= forced <= actions.SAFE_TIMESTAMP_MAX:
             raise errors.invalid(
-                "body", "data.last_modified", f"last_modified must be between 0 and {actions.SAFE_TIMESTAMP_MAX}"
+                "body",
+                "data.last_modified",
+                f"last_modified must be between 0 and {actions.SAFE_TIMESTAMP_MAX}",
             )
         return clean, forced
 
@@ -356,8 +386,13 @@ class CacheHeadersMixin(ResourceMixin):
 class ObjectResponseMixin(ResourceMixin):
     """The envelope `{"data": …, "permissions": …}` with ETag/Last-Modified."""
 
-    def object_response(self, obj: ResourceModel, status: int = 200, data: dict[str, Any] | None = None,
-                        acls: dict[str, list[str]] | None = None) -> HttpResponse:
+    def object_response(
+        self,
+        obj: ResourceModel,
+        status: int = 200,
+        data: dict[str, Any] | None = None,
+        acls: dict[str, list[str]] | None = None,
+    ) -> HttpResponse:
         if acls is None:
             acls = permissions.object_permissions(obj)
         visible = acls if permissions.may_see_permissions(self.identity, acls) else {}
@@ -401,7 +436,9 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
     def ordered_page(self, queryset, query: querying.ListQuery):
         queryset = querying.apply_filters(queryset, query.filters)
         if query.token is not None:
-            queryset = queryset.filter(querying.after_token(query.sort, query.token["last_object"]))
+            queryset = queryset.filter(
+                querying.after_token(query.sort, query.token["last_object"])
+            )
         return queryset.order_by(*querying.sort_expressions(query.sort))
 
     def next_page_url(self, query: querying.ListQuery, limit: int, last: dict[str, Any]) -> str:
@@ -409,14 +446,16 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         token = querying.encode_token(querying.token_object(last, query.sort), offset)
         if self.request.method == "DELETE":
             nonce = querying.parse_token(token)["nonce"]
-            cache.set(f"kinto:token:{nonce}", True, kinto_settings.pagination_token_validity_seconds)
+            cache.set(
+                f"kinto:token:{nonce}", True, kinto_settings.pagination_token_validity_seconds
+            )
         params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
         params += [("_limit", str(limit)), ("_token", token)]
         request = self.request._request
         from core.http import application_url
 
         root = getattr(request, "kinto_api_root", "/v1")
-        path = request.path[len(root):] if request.path.startswith(root) else request.path
+        path = request.path[len(root) :] if request.path.startswith(root) else request.path
         return f"{application_url(request, path)}?{urlencode(params)}"
 
     def list_headers(self, list_timestamp: int, query: querying.ListQuery) -> dict[str, str]:
@@ -425,7 +464,9 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             from core.middleware import alert_header
 
             headers["Alert"] = alert_header(
-                "soft-eol", "_to is now deprecated, you should use _before instead", kinto_settings.project_docs
+                "soft-eol",
+                "_to is now deprecated, you should use _before instead",
+                kinto_settings.project_docs,
             )
         return headers
 
@@ -444,9 +485,9 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             return expose(response, *LIST_EXPOSED, "Total-Objects", "Total-Records")
         limit = self.effective_limit(query)
         rows = list(
-            self.ordered_page(queryset, query).annotate(body=object_json_expression()).values_list("body", flat=True)[
-                : limit + 1
-            ]
+            self.ordered_page(queryset, query)
+            .annotate(body=object_json_expression())
+            .values_list("body", flat=True)[: limit + 1]
         )
         has_more = len(rows) > limit
         rows = rows[:limit]
@@ -454,7 +495,9 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             last = jsonutil.loads_stored(rows[-1])
             headers["Next-Page"] = self.next_page_url(query, limit, last)
         if query.fields:
-            objects = [querying.project_fields(jsonutil.loads_stored(r), query.fields) for r in rows]
+            objects = [
+                querying.project_fields(jsonutil.loads_stored(r), query.fields) for r in rows
+            ]
             content = jsonutil.dumps({"data": objects})
         else:
             content = ('{"data":[' + ",".join(rows) + "]}").encode()
@@ -466,24 +509,35 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         if query.token is not None:
             nonce = query.token.get("nonce", "")
             if not cache.get(f"kinto:token:{nonce}"):
-                raise errors.invalid("querystring", None, "_token was already used or has expired.")
+                raise errors.invalid(
+                    "querystring", None, "_token was already used or has expired."
+                )
             cache.delete(f"kinto:token:{nonce}")
         list_timestamp = self.list_timestamp()
         self.check_list_preconditions(list_timestamp, is_read=False)
         limit = self.effective_limit(query)
         with transaction.atomic():
-            page = list(self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1])
+            page = list(
+                self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1]
+            )
             has_more = len(page) > limit
             page = page[:limit]
             for obj in page:
                 self.attach_parents(obj)
-            deleted = actions.delete_objects(self.context(), self.model, self.parents().parent, page)
+            deleted = actions.delete_objects(
+                self.context(), self.model, self.parents().parent, page
+            )
         headers: dict[str, str] = {}
         if has_more:
-            headers["Next-Page"] = self.next_page_url(query, limit, page[-1].as_data() | {"id": page[-1].object_id})
+            headers["Next-Page"] = self.next_page_url(
+                query, limit, page[-1].as_data() | {"id": page[-1].object_id}
+            )
         timestamp = max((obj.last_modified for obj in deleted), default=list_timestamp)
         headers.update(timestamp_headers(timestamp))
-        return expose(json_response({"data": [obj.as_data() for obj in deleted]}, 200, headers), *LIST_EXPOSED)
+        return expose(
+            json_response({"data": [obj.as_data() for obj in deleted]}, 200, headers),
+            *LIST_EXPOSED,
+        )
 
     def attach_parents(self, obj: ResourceModel) -> None:
         parent = self.parents().parent
@@ -600,8 +654,15 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         clean, forced = self.split_data(data)
         object_id = posted_id or generate_id(self.model)
         obj = actions.create_object(
-            self.context(), self.model, self.parents().parent, object_id, clean, acls,
-            tombstone=existing, forced_timestamp=forced, list_endpoint=True,
+            self.context(),
+            self.model,
+            self.parents().parent,
+            object_id,
+            clean,
+            acls,
+            tombstone=existing,
+            forced_timestamp=forced,
+            list_endpoint=True,
         )
         return self.object_response(obj, status=201)
 
@@ -627,8 +688,14 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         ctx = self.context()
         if obj is None:
             created = actions.create_object(
-                ctx, self.model, self.parents().parent, self.object_id, clean, acls,
-                tombstone=self._row, forced_timestamp=forced,
+                ctx,
+                self.model,
+                self.parents().parent,
+                self.object_id,
+                clean,
+                acls,
+                tombstone=self._row,
+                forced_timestamp=forced,
             )
             return self.object_response(created, status=201)
         replace = self.model.acl_names if "permissions" in body else ()
@@ -660,8 +727,12 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
                 raise self.not_found()
             self.check_object_preconditions(obj, is_read=False)
             changes = body.get("data") or {}
-            new_data = obj.data if "data" not in body else (
-                merge_patch(obj.as_data(), changes) if merge else {**obj.as_data(), **changes}
+            new_data = (
+                obj.data
+                if "data" not in body
+                else (
+                    merge_patch(obj.as_data(), changes) if merge else {**obj.as_data(), **changes}
+                )
             )
             if merge:
                 replace = list(acls)
@@ -670,7 +741,9 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
                 replace = [name for name, principals in acls.items() if principals is not None]
         clean, forced = self.split_data(new_data)
         old_data = obj.as_data()
-        _, updated = actions.update_object(self.context(), obj, clean, acls, replace, forced_timestamp=forced)
+        _, updated = actions.update_object(
+            self.context(), obj, clean, acls, replace, forced_timestamp=forced
+        )
         data = updated.as_data()
         changed = [k for k in changes if old_data.get(k) != data.get(k)]
         if behavior == "light":
@@ -680,9 +753,14 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         return self.object_response(updated, data=data)
 
     def response_behavior(self) -> str:
-        value = self.request._request.META.get("HTTP_RESPONSE_BEHAVIOR", "full").strip().lower() or "full"
+        value = (
+            self.request._request.META.get("HTTP_RESPONSE_BEHAVIOR", "full").strip().lower()
+            or "full"
+        )
         if value not in ("full", "light", "diff"):
-            raise errors.invalid("header", "Response-Behavior", f"'{value}' is not one of full, light, diff")
+            raise errors.invalid(
+                "header", "Response-Behavior", f"'{value}' is not one of full, light, diff"
+            )
         return value
 
     def apply_json_patch(self, obj: ResourceModel, operations: Any):
@@ -692,12 +770,16 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         acls = permissions.object_permissions(obj)
         document = {
             "data": obj.as_data(),
-            "permissions": {name: {p: p for p in acls.get(name, [])} for name in self.model.acl_names},
+            "permissions": {
+                name: {p: p for p in acls.get(name, [])} for name in self.model.acl_names
+            },
         }
         prepared = []
         for operation in operations:
             if not isinstance(operation, dict):
-                raise errors.invalid("body", "", "JSON Patch operation failed: operation must be an object")
+                raise errors.invalid(
+                    "body", "", "JSON Patch operation failed: operation must be an object"
+                )
             path = operation.get("path")
             if isinstance(path, str) and path.startswith("/permissions/") and path.count("/") == 3:
                 if operation.get("op") in ("add", "replace") and "value" not in operation:
@@ -705,7 +787,13 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
             prepared.append(operation)
         try:
             patched = jsonpatch.JsonPatch(prepared).apply(document)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as error:
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpatch.JsonPointerException,
+            TypeError,
+            KeyError,
+            ValueError,
+        ) as error:
             raise errors.invalid("body", "", f"JSON Patch operation failed: {error}") from None
         if not isinstance(patched, dict) or not isinstance(patched.get("data"), dict):
             raise errors.invalid("body", "data", "data must be an object")
@@ -716,7 +804,11 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
                 raise errors.invalid("body", f"permissions.{name}", f'"{value}" is not iterable')
             new_acls[name] = principals
         self.check_permissions_body(new_acls)
-        replace = [name for name in self.model.acl_names if sorted(new_acls.get(name, [])) != acls.get(name, [])]
+        replace = [
+            name
+            for name in self.model.acl_names
+            if sorted(new_acls.get(name, [])) != acls.get(name, [])
+        ]
         return patched["data"], new_acls, replace
 
     def destroy(self) -> HttpResponse:
@@ -732,7 +824,9 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=False)
         tombstone = actions.delete_object(self.context(), obj, forced_timestamp=forced)
-        return json_response({"data": tombstone.as_data()}, 200, timestamp_headers(tombstone.last_modified))
+        return json_response(
+            {"data": tombstone.as_data()}, 200, timestamp_headers(tombstone.last_modified)
+        )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

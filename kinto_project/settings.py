@@ -69,7 +69,10 @@ if not STORAGE_URL:
 
     STORAGE_URL = os.environ.get("DATABASE_URL") or DEFAULT_SQLITE
 DATABASES = {"default": database_from_url(STORAGE_URL)}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":
+if (
+    DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    and DATABASES["default"]["NAME"] != ":memory:"
+):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 ALLOWED_HOSTS = config.as_list(VALUES.get("allowed_hosts", "" if PRODUCTION else "*"))
@@ -112,11 +115,19 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 CACHE_URL = VALUES.get("cache_url", "")
 if CACHE_URL.startswith("redis"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+        }
+    }
 else:
     # Shared by every server process, unlike a per-process memory cache.
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kinto_cache"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "kinto_cache",
+        }
     }
 
 REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}

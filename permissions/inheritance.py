@@ -17,7 +17,10 @@ GRANTED_BY: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
         "collection": ("write", "read", "record:create"),
     },
     ("collection", "write"): {"bucket": ("write",), "collection": ("write",)},
-    ("collection", "record:create"): {"bucket": ("write",), "collection": ("write", "record:create")},
+    ("collection", "record:create"): {
+        "bucket": ("write",),
+        "collection": ("write", "record:create"),
+    },
     ("group", "read"): {"bucket": ("write", "read"), "group": ("write", "read")},
     ("group", "write"): {"bucket": ("write",), "group": ("write",)},
     ("record", "read"): {
@@ -40,6 +43,7 @@ SETTINGS_IMPLIED: dict[str, tuple[str, ...]] = {
 def granting_acls(resource_name: str, permission: str) -> dict[str, tuple[str, ...]]:
     """ACL names per ancestry level that grant `permission` on a `resource_name` object."""
     return GRANTED_BY[(resource_name, permission)]
+
 
 # The type whose ACLs hold `<type>:create` for each resource type (buckets: settings only).
 PARENT_RESOURCE: dict[str, str | None] = {

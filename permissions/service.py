@@ -98,7 +98,9 @@ def restrict(queryset: models.QuerySet, identity: Identity, permission: str) -> 
     """
     model = queryset.model
     codenames = GRANTED_BY[(model.resource_name, permission)][model.resource_name]
-    condition = store.grant_exists_expression(model, codenames, identity.user_id, _group_principals(identity))
+    condition = store.grant_exists_expression(
+        model, codenames, identity.user_id, _group_principals(identity)
+    )
     if condition is None:
         return queryset.none()
     return queryset.filter(condition)
@@ -106,7 +108,11 @@ def restrict(queryset: models.QuerySet, identity: Identity, permission: str) -> 
 
 def object_permissions(obj: models.Model) -> dict[str, list[str]]:
     """The object's own ACLs (empty ones omitted)."""
-    return {name: principals for name, principals in store.read_acls(type(obj), obj.pk).items() if principals}
+    return {
+        name: principals
+        for name, principals in store.read_acls(type(obj), obj.pk).items()
+        if principals
+    }
 
 
 def set_object_permissions(

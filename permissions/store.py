@@ -45,9 +45,9 @@ def permission_ids(model: type[models.Model], codenames: Iterable[str]) -> dict[
     wanted = list(codenames)
     missing = [c for c in wanted if (ct, c) not in _permission_ids]
     if missing:
-        for pk, codename in Permission.objects.filter(content_type_id=ct, codename__in=missing).values_list(
-            "id", "codename"
-        ):
+        for pk, codename in Permission.objects.filter(
+            content_type_id=ct, codename__in=missing
+        ).values_list("id", "codename"):
             _permission_ids[(ct, codename)] = pk
     return {c: _permission_ids[(ct, c)] for c in wanted if (ct, c) in _permission_ids}
 
@@ -62,27 +62,38 @@ def ensure_principals(principals: Iterable[str]) -> tuple[dict[str, int], dict[s
     users: dict[str, int] = {}
     groups: dict[str, int] = {}
     if user_names:
-        User.objects.bulk_create([User(**{field: name}) for name in user_names], ignore_conflicts=True)
+        User.objects.bulk_create(
+            [User(**{field: name}) for name in user_names], ignore_conflicts=True
+        )
         users = dict(User.objects.filter(**{f"{field}__in": user_names}).values_list(field, "pk"))
     if group_names:
-        Group.objects.bulk_create([Group(name=name) for name in group_names], ignore_conflicts=True)
+        Group.objects.bulk_create(
+            [Group(name=name) for name in group_names], ignore_conflicts=True
+        )
         groups = dict(Group.objects.filter(name__in=group_names).values_list("name", "pk"))
     return users, groups
 
 
-def _principal_filters(user_id: str | None, group_principals: list[str]) -> tuple[Q | None, Q | None]:
+def _principal_filters(
+    user_id: str | None, group_principals: list[str]
+) -> tuple[Q | None, Q | None]:
     user_q = Q(**{f"user__{username_field()}": user_id}) if user_id else None
     group_q = Q(group__name__in=group_principals) if group_principals else None
     return user_q, group_q
 
 
-def any_grant(targets: list[tuple[type[models.Model], int, tuple[str, ...]]], user_id: str | None,
-              group_principals: list[str]) -> bool:
+def any_grant(
+    targets: list[tuple[type[models.Model], int, tuple[str, ...]]],
+    user_id: str | None,
+    group_principals: list[str],
+) -> bool:
     """Whether the principals hold one of the ACLs on one of the objects — one query."""
     condition = Q()
     for model, pk, codenames in targets:
         condition |= Q(
-            content_type_id=content_type_id(model), object_pk=str(pk), permission__codename__in=codenames
+            content_type_id=content_type_id(model),
+            object_pk=str(pk),
+            permission__codename__in=codenames,
         )
     if not targets:
         return False
@@ -100,7 +111,10 @@ def any_grant(targets: list[tuple[type[models.Model], int, tuple[str, ...]]], us
 
 
 def grant_exists_expression(
-    model: type[models.Model], codenames: tuple[str, ...], user_id: str | None, group_principals: list[str],
+    model: type[models.Model],
+    codenames: tuple[str, ...],
+    user_id: str | None,
+    group_principals: list[str],
     outer_pk: str = "pk",
 ) -> Q | Exists | None:
     """A condition for querysets of `model`: the row's own ACLs grant one of `codenames`."""
@@ -126,16 +140,18 @@ def read_acls(model: type[models.Model], pk: int) -> dict[str, list[str]]:
     users = UserObjectPermission.objects.filter(content_type_id=ct, object_pk=str(pk)).values_list(
         "permission__codename", f"user__{field}"
     )
-    groups = GroupObjectPermission.objects.filter(content_type_id=ct, object_pk=str(pk)).values_list(
-        "permission__codename", "group__name"
-    )
+    groups = GroupObjectPermission.objects.filter(
+        content_type_id=ct, object_pk=str(pk)
+    ).values_list("permission__codename", "group__name")
     acls: dict[str, list[str]] = {}
     for codename, principal in users.union(groups, all=True):
         acls.setdefault(codename, []).append(principal)
     return {name: sorted(principals) for name, principals in acls.items()}
 
 
-def write_acls(model: type[models.Model], pk: int, acls: dict[str, list[str]], replace: Iterable[str]) -> None:
+def write_acls(
+    model: type[models.Model], pk: int, acls: dict[str, list[str]], replace: Iterable[str]
+) -> None:
     """Replace the ACL names in `replace` with the lists in `acls` (absent = emptied)."""
     replace = list(replace)
     ct = content_type_id(model)
@@ -155,13 +171,19 @@ def write_acls(model: type[models.Model], pk: int, acls: dict[str, list[str]], r
             if principal in users:
                 user_rows.append(
                     UserObjectPermission(
-                        user_id=users[principal], permission_id=perm_ids[name], content_type_id=ct, object_pk=str(pk)
+                        user_id=users[principal],
+                        permission_id=perm_ids[name],
+                        content_type_id=ct,
+                        object_pk=str(pk),
                     )
                 )
             elif principal in groups:
                 group_rows.append(
                     GroupObjectPermission(
-                        group_id=groups[principal], permission_id=perm_ids[name], content_type_id=ct, object_pk=str(pk)
+                        group_id=groups[principal],
+                        permission_id=perm_ids[name],
+                        content_type_id=ct,
+                        object_pk=str(pk),
                     )
                 )
     if user_rows:
@@ -174,7 +196,11 @@ def add_principal(model: type[models.Model], pk: int, codename: str, principal: 
     """Grant one ACL to one principal, keeping the others."""
     users, groups = ensure_principals([principal])
     perm_id = permission_ids(model, [codename])[codename]
-    common = {"permission_id": perm_id, "content_type_id": content_type_id(model), "object_pk": str(pk)}
+    common = {
+        "permission_id": perm_id,
+        "content_type_id": content_type_id(model),
+        "object_pk": str(pk),
+    }
     if principal in users:
         UserObjectPermission.objects.bulk_create(
             [UserObjectPermission(user_id=users[principal], **common)], ignore_conflicts=True
@@ -190,14 +216,18 @@ def purge_acls(model: type[models.Model], queryset: models.QuerySet) -> None:
     ct = content_type_id(model)
     keys = queryset.annotate(acl_key=Cast("pk", CharField())).values("acl_key")
     for acl_model in (UserObjectPermission, GroupObjectPermission):
-        acl_model.objects.filter(content_type_id=ct, object_pk__in=keys)._raw_delete(acl_model.objects.db)
+        acl_model.objects.filter(content_type_id=ct, object_pk__in=keys)._raw_delete(
+            acl_model.objects.db
+        )
 
 
 def group_principals_of(user_id: str, member_aliases: Iterable[str]) -> list[str]:
     """Names of the groups that list this user (or one of its aliases) as a member."""
     names = [user_id, *member_aliases]
     return list(
-        Group.objects.filter(**{f"user__{username_field()}__in": names}).values_list("name", flat=True).distinct()
+        Group.objects.filter(**{f"user__{username_field()}__in": names})
+        .values_list("name", flat=True)
+        .distinct()
     )
 
 

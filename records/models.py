@@ -21,6 +21,8 @@ class Record(ResourceModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["collection", "object_id"], name="kinto_record_id"),
-            models.UniqueConstraint(fields=["collection", "last_modified"], name="kinto_record_timestamp"),
+            models.UniqueConstraint(
+                fields=["collection", "last_modified"], name="kinto_record_timestamp"
+            ),
         ]
         permissions = [("read", "Read the record"), ("write", "Write the record")]

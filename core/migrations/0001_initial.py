@@ -4,23 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ListTimestamp',
+            name="ListTimestamp",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resource_name', models.CharField(max_length=32)),
-                ('parent_key', models.BigIntegerField()),
-                ('last_modified', models.BigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("resource_name", models.CharField(max_length=32)),
+                ("parent_key", models.BigIntegerField()),
+                ("last_modified", models.BigIntegerField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('resource_name', 'parent_key'), name='kinto_list_timestamp_scope')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("resource_name", "parent_key"), name="kinto_list_timestamp_scope"
+                    )
+                ],
             },
         ),
     ]
