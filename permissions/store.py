@@ -232,11 +232,20 @@ def group_principals_of(user_id: str, member_aliases: Iterable[str]) -> list[str
 
 
 def set_group_members(group_principal: str, members: Iterable[str]) -> None:
-    """Make exactly these principals members of the group."""
-    members = set(members)
-    users, groups = ensure_principals(members | {group_principal})
-    group = Group.objects.get(pk=groups[group_principal])
-    group.user_set.set(list(users.values()))
+    """Make exactly these principals members of the group.
+
+    Every member is stored as a user, `system.Authenticated` included: a pseudo-user of that
+    name makes every authenticated caller a member (see `group_principals_of`).
+    """
+    User = get_user_model()
+    field = username_field()
+    names = sorted(set(members))
+    _, groups = ensure_principals([group_principal])
+    user_ids: list[int] = []
+    if names:
+        User.objects.bulk_create([User(**{field: name}) for name in names], ignore_conflicts=True)
+        user_ids = list(User.objects.filter(**{f"{field}__in": names}).values_list("pk", flat=True))
+    Group.objects.get(pk=groups[group_principal]).user_set.set(user_ids)
 
 
 def clear_group_members(group_principals_q: Q) -> None:
