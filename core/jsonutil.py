@@ -58,11 +58,20 @@ def loads_stored(data: bytes | str) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON; slashes are not escaped."""
+    """Compact UTF-8 JSON; slashes are not escaped.
+
+    orjson refuses integers above 64 bits, nesting deeper than 255 and lone surrogates; the
+    standard library then renders them (surrogates as `\\udXXX` escapes, so the output is
+    always valid UTF-8).
+    """
     try:
         return orjson.dumps(value)
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 
 def check_structure(value: Any, max_depth: int) -> str | None:

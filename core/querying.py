@@ -21,7 +21,7 @@ from django.db.models.expressions import OrderBy
 
 from core import errors, jsonutil
 from core.conf import kinto_settings
-from core.sql import MISSING, Columns, Dialect, RowSQL
+from core.sql import MISSING, Columns, Dialect, RowSQL, balanced_join
 
 OPERATORS = (
     "contains_any",
@@ -337,13 +337,16 @@ def filter_condition(flt: Filter) -> Q | RowSQL:
         if column is not None:
             condition: Q | RowSQL = Q(**{f"{column}__in": value})
             return ~condition if op == "exclude" else condition
-        parts = [comparison(name, "=" if op == "in" else "<>", v) for v in value]
-        if not parts:
+        if not value or not addressable(name):
             return _constant(op == "exclude")
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = (combined | part) if op == "in" else (combined & part)
-        return combined
+        path, sql_op = name.split("."), "=" if op == "in" else "<>"
+        joiner = " OR " if op == "in" else " AND "
+        # One balanced expression: a flat chain of 1000 terms exceeds SQLite's parser depth.
+        return RowSQL(
+            lambda dialect, cols: balanced_join(
+                [dialect.compare(cols, path, sql_op, v) for v in value], joiner
+            )
+        )
     if op == "like":
         pattern = _like_pattern(value)
         if column is not None:
@@ -399,7 +402,7 @@ def _column_sql(column: str):
 def _sort_key(path: list[str], index: int):
     def build(dialect: Dialect, cols: Columns) -> tuple[str, list[Any]]:
         keys = dialect.sort_keys(cols, path)
-        return keys[index] if index < len(keys) else ("0", [])
+        return keys[index] if index < len(keys) else ("NULL", [])
 
     return build
 

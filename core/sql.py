@@ -9,6 +9,7 @@ rank(v) END`, which gives the spec's rules for missing fields for free: a missin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,31 @@ def rank_of(value: Any) -> int:
 
 SqlAndParams = tuple[str, list[Any]]
 Columns = dict[str, str]
+
+
+def balanced_join(parts: list[SqlAndParams], joiner: str) -> SqlAndParams:
+    """`(a OR b OR …)` nested as a balanced tree: SQLite refuses expressions deeper than 1000,
+    which a flat chain of a thousand terms is once parsed."""
+    while len(parts) > 1:
+        paired = []
+        for index in range(0, len(parts) - 1, 2):
+            (left, left_params), (right, right_params) = parts[index], parts[index + 1]
+            paired.append((f"({left}{joiner}{right})", [*left_params, *right_params]))
+        if len(parts) % 2:
+            paired.append(parts[-1])
+        parts = paired
+    return parts[0]
+
+
+def sqlite_number(value: Any) -> Any:
+    """A parameter SQLite can bind: integers beyond 64 bits become (possibly infinite) floats,
+    which is also how SQLite's JSON functions read them from stored data."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    return value
 
 
 class Dialect:
@@ -200,7 +226,7 @@ class SqliteDialect(Dialect):
             return f"({v} {op} json(%s))", [*params, jsonutil.dumps(value).decode()]
         if isinstance(value, bool):
             value = int(value)
-        return f"({v} {op} %s)", [*params, value]
+        return f"({v} {op} %s)", [*params, sqlite_number(value)]
 
     def sort_keys(self, cols: Columns, path: list[str]) -> list[SqlAndParams]:
         (t, t_params), (v, v_params) = self.type_and_value(cols, path)
@@ -223,18 +249,19 @@ class SqliteDialect(Dialect):
     ) -> SqlAndParams:
         (t, t_params), _ = self.type_and_value(cols, path)
         json_path = self.json_path(path)
-        tests: list[str] = []
-        params: list[Any] = []
+        tests: list[SqlAndParams] = []
         for value in values:
             match, match_params = self._element_match(value)
             tests.append(
-                f"EXISTS (SELECT 1 FROM json_each({cols['data']}, %s) AS e WHERE {match})"
+                (
+                    f"EXISTS (SELECT 1 FROM json_each({cols['data']}, %s) AS e WHERE {match})",
+                    [json_path, *match_params],
+                )
             )
-            params += [json_path, *match_params]
         if not tests:
             return ("FALSE", []) if any_of else (f"({t} = 'array')", t_params)
-        joined = (" OR " if any_of else " AND ").join(tests)
-        return f"({t} = 'array' AND ({joined}))", [*t_params, *params]
+        joined, params = balanced_join(tests, " OR " if any_of else " AND ")
+        return f"({t} = 'array' AND {joined})", [*t_params, *params]
 
     @staticmethod
     def _element_match(value: Any) -> SqlAndParams:
@@ -245,7 +272,7 @@ class SqliteDialect(Dialect):
         if isinstance(value, str):
             return "e.type = 'text' AND e.value = %s", [value]
         if isinstance(value, (int, float)):
-            return "e.type IN ('integer', 'real') AND e.value = %s", [value]
+            return "e.type IN ('integer', 'real') AND e.value = %s", [sqlite_number(value)]
         kind = "array" if isinstance(value, list) else "object"
         return f"e.type = '{kind}' AND json(e.value) = json(%s)", [jsonutil.dumps(value).decode()]
 
