@@ -8,9 +8,11 @@ from django.db import models
 
 from core import errors
 from core.models import ResourceModel
-from core.validation import check_json_schema
+from core.validation import check_json_schema, check_principals_list
 from permissions import service as permissions
 
+# Members become Django user names (at most 150 characters).
+MAX_PRINCIPAL_LENGTH = 150
 BUCKET_SCHEMA_FIELDS = ("collection:schema", "group:schema", "record:schema")
 
 
@@ -70,10 +72,11 @@ class Collection(ResourceModel):
             check_json_schema(data["schema"], "data.schema")
         if "cache_expires" in data:
             value = data["cache_expires"]
+            if value is None:
+                # `null` means "not set", as if the field were absent.
+                return {k: v for k, v in data.items() if k != "cache_expires"}
             if not isinstance(value, int) or isinstance(value, bool):
-                raise errors.invalid(
-                    "body", "data.cache_expires", f"{value!r} is not a valid integer"
-                )
+                raise errors.invalid("body", "data.cache_expires", f'"{value}" is not a number')
         return data
 
 
@@ -98,21 +101,13 @@ class Group(ResourceModel):
 
     @classmethod
     def validate_data(cls, data: dict[str, Any], *, parent: Any, old: Any) -> dict[str, Any]:
-        members = data.get("members", [])
-        if not isinstance(members, list):
-            raise errors.invalid("body", "data.members", f"{members!r} is not iterable")
+        members = check_principals_list(
+            data.get("members", []), "data.members", MAX_PRINCIPAL_LENGTH
+        )
         for index, member in enumerate(members):
-            if not isinstance(member, str):
-                raise errors.invalid(
-                    "body", f"data.members.{index}", f"{member!r} is not a string"
-                )
             if member == "system.Everyone" or member.startswith("/buckets/"):
                 raise errors.invalid(
                     "body", f"data.members.{index}", f"'{member}' is not a valid user ID."
-                )
-            if len(member) > 150:
-                raise errors.invalid(
-                    "body", f"data.members.{index}", "Principal is longer than 150 characters"
                 )
         return {**data, "members": members}
 

@@ -57,7 +57,13 @@ def allocate_forced(resource_name: str, parent_key: int, forced: int) -> tuple[i
             [resource_name, parent_key],
         )
         row = cursor.fetchone()
-    if row is None or forced > row[0]:
+    if row is None:
+        # A never-written scope has no list timestamp yet: the value a first read would fix
+        # (now) is the reference, so a past value does not drag the list into the past.
+        current = max(forced, now_ms())
+        set_list_timestamp(resource_name, parent_key, current)
+        return forced, current
+    if forced > row[0]:
         set_list_timestamp(resource_name, parent_key, forced)
         return forced, forced
     if forced == row[0]:

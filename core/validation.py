@@ -8,12 +8,35 @@ import jsonschema
 
 from core import errors
 
+NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
+
 
 def check_json_schema(schema: Any, name: str) -> None:
-    """A stored schema must be a JSON object that is a valid JSON Schema (Draft-7 meta-schema)."""
+    """A stored schema must be a JSON object that is a valid JSON Schema (Draft-7 meta-schema).
+
+    The message starts with the path of the offending keyword inside the schema, as the
+    reference server words it (e.g. `type'bogus' is not valid under any of the given schemas`).
+    """
     if not isinstance(schema, dict):
-        raise errors.invalid("body", name, f"{schema!r} is not of type 'object'")
+        raise errors.invalid("body", name, f'"{schema}" {NOT_A_MAPPING}')
     try:
         jsonschema.Draft7Validator.check_schema(schema)
     except jsonschema.SchemaError as error:
-        raise errors.invalid("body", name, error.message) from None
+        where = "".join(str(part) for part in error.path)
+        raise errors.invalid("body", name, f"{where}{error.message}") from None
+
+
+def check_principals_list(value: Any, name: str, max_length: int) -> list[str]:
+    """A list of principals in `data` (group members): non-empty strings of bounded length."""
+    if not isinstance(value, list):
+        raise errors.invalid("body", name, f'"{value}" is not iterable')
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise errors.invalid("body", f"{name}.{index}", f"{item} is not a string: {{'': ''}}")
+        if not item:
+            raise errors.invalid("body", f"{name}.{index}", "Required")
+        if len(item) > max_length:
+            raise errors.invalid(
+                "body", f"{name}.{index}", f"Principal is longer than {max_length} characters"
+            )
+    return value

@@ -43,7 +43,10 @@ from permissions import service as permissions
 ID_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
 ID_FIRST = string.ascii_letters + string.digits
 ID_REST = ID_FIRST + "_-"
+# Principals are stored as Django user and group names, which are at most 150 characters.
 MAX_PRINCIPAL_LENGTH = 150
+MISSING = object()
+NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
 LIST_EXPOSED = ("Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
 OBJECT_EXPOSED = ("Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
 
@@ -70,6 +73,18 @@ def valid_id(model: type[ResourceModel], object_id: Any) -> bool:
 
 def invalid_id() -> errors.KintoError:
     return errors.invalid("path", None, "Invalid object id")
+
+
+def check_principal(principal: Any, name: str) -> None:
+    """A principal in a body: a non-empty string short enough to be a user or group name."""
+    if not isinstance(principal, str):
+        raise errors.invalid("body", name, f"{principal} is not a string: {{'': ''}}")
+    if not principal:
+        raise errors.invalid("body", name, "Required")
+    if len(principal) > MAX_PRINCIPAL_LENGTH:
+        raise errors.invalid(
+            "body", name, f"Principal is longer than {MAX_PRINCIPAL_LENGTH} characters"
+        )
 
 
 class Parents:
@@ -129,16 +144,22 @@ def load_parents(model: type[ResourceModel], kwargs: dict[str, str]) -> Parents:
 
 
 def _load_partial(chain: list[type[ResourceModel]], kwargs: dict[str, str]) -> Parents:
-    """On a miss: the ancestors that do exist (they may still grant), and the first missing."""
+    """On a miss: the ancestors that do exist (they may still grant), and the missing parent.
+
+    The 404 names the direct parent even when a higher level is the one missing (a record
+    write in a missing bucket reports its collection), as the reference does.
+    """
     found: dict[str, ResourceModel] = {}
     above: ResourceModel | None = None
+    direct = chain[-1]
+    missing = (kwargs[f"{direct.resource_name}_id"], direct.resource_name)
     for level in chain:
         object_id = kwargs[f"{level.resource_name}_id"]
         obj = None
         if valid_id(level, object_id):
             obj = level.objects.alive().in_parent(above).filter(object_id=object_id).first()
         if obj is None:
-            return Parents(None, (object_id, level.resource_name), found)
+            return Parents(None, missing, found)
         found[level.resource_name] = obj
         above = obj
     raise AssertionError("parent chain unexpectedly complete")
@@ -224,60 +245,51 @@ class BodyMixin(ResourceMixin):
         if body is None:
             return {}
         if isinstance(body, list) and not allow_list:
-            raise errors.invalid(
-                "body",
-                "",
-                f'"{body}" is not a mapping type: Does not implement dict-like functionality.',
-            )
+            raise errors.invalid("body", "", f'"{body}" {NOT_A_MAPPING}')
         if isinstance(body, dict):
             unknown = {k: v for k, v in body.items() if k not in ("data", "permissions")}
             if unknown:
                 raise errors.invalid("body", "", f'Unrecognized keys in mapping: "{unknown}"')
-            if "data" in body and not isinstance(body["data"], dict):
-                raise errors.invalid(
-                    "body",
-                    "data",
-                    f'"{body["data"]}" is not a mapping type: Does not implement dict-like functionality.',
-                )
+            problems = [
+                {"location": "body", "name": key, "description": f'"{body[key]}" {NOT_A_MAPPING}'}
+                for key in ("data", "permissions")
+                if key in body and not isinstance(body[key], dict)
+            ]
+            if problems:
+                raise errors.invalid_many(problems)
         return body
 
     def check_permissions_body(
         self, acls: Any, allow_null: bool = False
     ) -> dict[str, list[str] | None]:
+        """The `permissions` of a body: known ACL names, lists of principals.
+
+        A `null` list means "not given": it is dropped, or kept as None for PATCH, where it
+        has a meaning (merge-patch removes that ACL).
+        """
         if acls is None:
             return {}
         if not isinstance(acls, dict):
-            raise errors.invalid(
-                "body",
-                "permissions",
-                f'"{acls}" is not a mapping type: Does not implement dict-like functionality.',
-            )
+            raise errors.invalid("body", "permissions", f'"{acls}" {NOT_A_MAPPING}')
         names = self.model.acl_names
+        checked: dict[str, list[str] | None] = {}
         for name, principals in acls.items():
             if name not in names:
                 raise errors.invalid(
                     "body", "permissions", f'"{name}" is not one of {", ".join(names)}'
                 )
-            if principals is None and allow_null:
+            if principals is None:
+                if allow_null:
+                    checked[name] = None
                 continue
             if not isinstance(principals, list):
                 raise errors.invalid(
                     "body", f"permissions.{name}", f'"{principals}" is not iterable'
                 )
             for index, principal in enumerate(principals):
-                if not isinstance(principal, str):
-                    raise errors.invalid(
-                        "body",
-                        f"permissions.{name}.{index}",
-                        f"{principal} is not a string: {{'': ''}}",
-                    )
-                if not principal or len(principal) > MAX_PRINCIPAL_LENGTH:
-                    raise errors.invalid(
-                        "body",
-                        f"permissions.{name}.{index}",
-                        f"Principal must be 1 to {MAX_PRINCIPAL_LENGTH} characters",
-                    )
-        return acls
+                check_principal(principal, f"permissions.{name}.{index}")
+            checked[name] = principals
+        return checked
 
     @staticmethod
     def split_data(data: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
@@ -304,6 +316,7 @@ class PreconditionsMixin(ResourceMixin):
         )
 
     def check_object_preconditions(self, obj: ResourceModel | None, is_read: bool) -> None:
+        """The If-Match / If-None-Match matrix of spec/02 for one object (None = absent)."""
         if_match, if_none_match = self.read_preconditions()
         current = obj.last_modified if obj is not None else None
         if is_read and isinstance(if_none_match, int) and current == if_none_match:
@@ -312,7 +325,7 @@ class PreconditionsMixin(ResourceMixin):
             raise self.precondition_failed(obj)
         if if_match is not None:
             if obj is None:
-                raise errors.precondition_failed()
+                raise self.list_precondition_failed(self.list_timestamp())
             if if_match != "*" and if_match != current:
                 raise self.precondition_failed(obj)
 
@@ -321,15 +334,22 @@ class PreconditionsMixin(ResourceMixin):
         if is_read and isinstance(if_none_match, int) and if_none_match == list_timestamp:
             raise NotModified(list_timestamp)
         if if_none_match == "*":
-            raise errors.precondition_failed()
+            raise self.list_precondition_failed(list_timestamp)
         if isinstance(if_match, int) and if_match != list_timestamp:
-            raise errors.precondition_failed()
+            raise self.list_precondition_failed(list_timestamp)
 
     def precondition_failed(self, obj: ResourceModel) -> errors.KintoError:
         """412 with `details.existing` only for callers who may read the object (spec/02)."""
         existing = obj.as_data() if self.allowed("read", obj) else None
         error = errors.precondition_failed(existing)
         error.headers.update(timestamp_headers(obj.last_modified))
+        return error
+
+    @staticmethod
+    def list_precondition_failed(list_timestamp: int) -> errors.KintoError:
+        """412 on a list, or on an absent object: no details, the list's timestamp."""
+        error = errors.precondition_failed()
+        error.headers.update(timestamp_headers(list_timestamp))
         return error
 
 
@@ -711,12 +731,14 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         behavior = self.response_behavior()
         content_type = media_type(self.request._request.META.get("CONTENT_TYPE", ""))
         if content_type == JSON_PATCH_TYPE:
-            operations = self.read_envelope(allow_list=True)
+            operations = parse_json_body(self.request._request)
+            check_json_patch(operations)
             if obj is None:
                 raise self.not_found()
             self.check_object_preconditions(obj, is_read=False)
             new_data, acls, replace = self.apply_json_patch(obj, operations)
-            changes: dict[str, Any] = {}
+            # What the client asked the data to become, for `Response-Behavior`.
+            changes: dict[str, Any] = new_data
         else:
             body = self.read_envelope()
             if "data" not in body and "permissions" not in body:
@@ -726,64 +748,68 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
             if obj is None:
                 raise self.not_found()
             self.check_object_preconditions(obj, is_read=False)
-            changes = body.get("data") or {}
-            new_data = (
-                obj.data
-                if "data" not in body
-                else (
-                    merge_patch(obj.as_data(), changes) if merge else {**obj.as_data(), **changes}
-                )
-            )
+            patch = body.get("data")
+            if patch is None:
+                new_data, changes = obj.as_data(), {}
+            elif merge:
+                new_data = merge_patch(obj.as_data(), patch)
+                changes = {k: new_data[k] for k in patch if k in new_data}
+            else:
+                new_data, changes = {**obj.as_data(), **patch}, patch
             if merge:
                 replace = list(acls)
                 acls = {name: principals or [] for name, principals in acls.items()}
             else:
                 replace = [name for name, principals in acls.items() if principals is not None]
+        if new_data.get("id", obj.object_id) != obj.object_id:
+            raise errors.invalid("body", "id", "Object id does not match existing object")
         clean, forced = self.split_data(new_data)
         old_data = obj.as_data()
         _, updated = actions.update_object(
             self.context(), obj, clean, acls, replace, forced_timestamp=forced
         )
+        if behavior == "full":
+            return self.object_response(updated)
         data = updated.as_data()
-        changed = [k for k in changes if old_data.get(k) != data.get(k)]
-        if behavior == "light":
-            data = {k: data[k] for k in changed if k in data}
-        elif behavior == "diff":
-            data = {k: data[k] for k in changed if k in data and changes.get(k) != data[k]}
-        return self.object_response(updated, data=data)
+        changed = {
+            k: data[k] for k in changes if k in data and old_data.get(k, MISSING) != data[k]
+        }
+        if behavior == "diff":
+            changed = {k: v for k, v in changed.items() if changes[k] != v}
+        return json_response({"data": changed}, 200, timestamp_headers(updated.last_modified))
 
     def response_behavior(self) -> str:
-        value = (
-            self.request._request.META.get("HTTP_RESPONSE_BEHAVIOR", "full").strip().lower()
-            or "full"
-        )
+        """`Response-Behavior`: `full` (default), `light` or `diff` (spec/01)."""
+        value = self.request._request.META.get("HTTP_RESPONSE_BEHAVIOR", "").strip() or "full"
         if value not in ("full", "light", "diff"):
             raise errors.invalid(
-                "header", "Response-Behavior", f"'{value}' is not one of full, light, diff"
+                "header", "Response-Behavior", f'"{value}" is not one of full, light, diff'
             )
         return value
 
-    def apply_json_patch(self, obj: ResourceModel, operations: Any):
-        """RFC 6902 on `{"data": …, "permissions": {acl: {principal: principal}}}` (spec/04)."""
-        if not isinstance(operations, list):
-            raise errors.invalid("body", "", "JSON Patch body must be a list of operations")
+    def apply_json_patch(self, obj: ResourceModel, operations: list[dict[str, Any]]):
+        """RFC 6902 on `{"data": …, "permissions": {acl: {principal: principal}}}` (spec/04).
+
+        `read` and `write` are always in the document, so that `/permissions/read/<principal>`
+        works on an empty ACL; other ACL names only when not empty. Adding a principal needs
+        no `value` (it is taken from the path).
+        """
         acls = permissions.object_permissions(obj)
-        document = {
-            "data": obj.as_data(),
-            "permissions": {
-                name: {p: p for p in acls.get(name, [])} for name in self.model.acl_names
-            },
+        document_acls = {
+            name: {p: p for p in acls.get(name, [])}
+            for name in self.model.acl_names
+            if acls.get(name) or name in ("read", "write")
         }
+        document = {"data": obj.as_data(), "permissions": document_acls}
         prepared = []
         for operation in operations:
-            if not isinstance(operation, dict):
-                raise errors.invalid(
-                    "body", "", "JSON Patch operation failed: operation must be an object"
-                )
-            path = operation.get("path")
-            if isinstance(path, str) and path.startswith("/permissions/") and path.count("/") == 3:
-                if operation.get("op") in ("add", "replace") and "value" not in operation:
-                    operation = {**operation, "value": path.rsplit("/", 1)[1]}
+            path = operation["path"]
+            if (
+                operation["op"] in ("add", "replace")
+                and "value" not in operation
+                and path.startswith(("/permissions/read/", "/permissions/write/"))
+            ):
+                operation = {**operation, "value": path.rsplit("/", 1)[1]}
             prepared.append(operation)
         try:
             patched = jsonpatch.JsonPatch(prepared).apply(document)
@@ -794,20 +820,21 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
             KeyError,
             ValueError,
         ) as error:
-            raise errors.invalid("body", "", f"JSON Patch operation failed: {error}") from None
-        if not isinstance(patched, dict) or not isinstance(patched.get("data"), dict):
-            raise errors.invalid("body", "data", "data must be an object")
-        new_acls: dict[str, list[str]] = {}
-        for name, value in (patched.get("permissions") or {}).items():
-            principals = list(value) if isinstance(value, (dict, list)) else None
-            if principals is None:
-                raise errors.invalid("body", f"permissions.{name}", f'"{value}" is not iterable')
-            new_acls[name] = principals
-        self.check_permissions_body(new_acls)
+            raise errors.invalid("body", None, f"JSON Patch operation failed: {error}") from None
+        if not isinstance(patched.get("data"), dict):
+            raise errors.invalid("body", "data", f'"{patched.get("data")}" {NOT_A_MAPPING}')
+        patched_acls = patched.get("permissions")
+        if not isinstance(patched_acls, dict):
+            raise errors.invalid("body", "permissions", f'"{patched_acls}" {NOT_A_MAPPING}')
+        new_acls: dict[str, Any] = {}
+        for name, value in patched_acls.items():
+            new_acls[name] = list(value) if isinstance(value, dict) else value
+        new_acls = self.check_permissions_body(new_acls)
+        # An ACL taken out of the document is emptied.
         replace = [
             name
             for name in self.model.acl_names
-            if sorted(new_acls.get(name, [])) != acls.get(name, [])
+            if sorted(new_acls.get(name) or []) != acls.get(name, [])
         ]
         return patched["data"], new_acls, replace
 
@@ -819,7 +846,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         forced = None
         for key, value in params:
             if key == "last_modified":
-                forced = querying.parse_timestamp("last_modified", value)
+                forced = forced_tombstone_timestamp(value)
         if obj is None:
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=False)
@@ -827,6 +854,55 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         return json_response(
             {"data": tombstone.as_data()}, 200, timestamp_headers(tombstone.last_modified)
         )
+
+
+def forced_tombstone_timestamp(raw: str) -> int | None:
+    """`DELETE …?last_modified=N`: an integer (quotes allowed) at most 2^53−1; values in the
+    past are simply not honoured (spec/02), anything else is a 400."""
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if not re.fullmatch(r"-?[0-9]{1,20}", text) or int(text) > actions.SAFE_TIMESTAMP_MAX:
+        raise errors.invalid("querystring", "last_modified", "Invalid value for last_modified")
+    value = int(text)
+    return value if value >= 0 else None
+
+
+JSON_PATCH_OPERATIONS = ("test", "add", "remove", "replace", "move", "copy")
+JSON_PATCH_KEYS = ("op", "path", "from", "value")
+
+
+def check_json_patch(operations: Any) -> None:
+    """The shape of an RFC 6902 body, every problem reported at once (400)."""
+    if not isinstance(operations, list):
+        raise errors.invalid("body", "", f'"{operations}" is not iterable')
+    problems: list[dict[str, Any]] = []
+
+    def problem(name: str, description: str) -> None:
+        problems.append({"location": "body", "name": name, "description": description})
+
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, dict):
+            problem(str(index), f'"{operation}" {NOT_A_MAPPING}')
+            continue
+        unknown = {k: v for k, v in operation.items() if k not in JSON_PATCH_KEYS}
+        if unknown:
+            problem(str(index), f'Unrecognized keys in mapping: "{unknown}"')
+        for key in ("op", "path", "from"):
+            value = operation.get(key)
+            if value is None or value == "":
+                if key != "from":
+                    problem(f"{index}.{key}", "Required")
+            elif not isinstance(value, str):
+                problem(f"{index}.{key}", f"{value} is not a string: {{'{key}': ''}}")
+            elif key == "op" and value not in JSON_PATCH_OPERATIONS:
+                problem(
+                    f"{index}.op", f'"{value}" is not one of {", ".join(JSON_PATCH_OPERATIONS)}'
+                )
+            elif key != "op" and not value.startswith("/"):
+                problem(f"{index}.{key}", "String does not match expected pattern")
+    if problems:
+        raise errors.invalid_many(problems)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
