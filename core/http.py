@@ -38,8 +38,14 @@ def raw_json_response(
     return response
 
 
+# The last instant an HTTP date can express (9999-12-31T23:59:59Z), in milliseconds.
+MAX_HTTP_DATE_MS = 253402300799000
+
+
 def http_date(timestamp_ms: int) -> str:
-    return formatdate(timestamp_ms / 1000.0, usegmt=True)
+    """HTTP date of a millisecond timestamp, clamped to what the format can express: forced
+    `last_modified` values and `cache_expires` may lie far beyond the year 9999."""
+    return formatdate(min(max(timestamp_ms, 0), MAX_HTTP_DATE_MS) / 1000.0, usegmt=True)
 
 
 def timestamp_headers(timestamp: int) -> dict[str, str]:
