@@ -29,31 +29,47 @@ def writer_principal(ctx: ActionContext) -> str:
 
 def _final_acls(
     ctx: ActionContext,
-    model: type[ResourceModel],
-    acls: Mapping[str, Iterable[str]] | None,
+    acls: Mapping[str, Iterable[str] | None] | None,
     replace: Iterable[str],
 ) -> tuple[dict[str, list[str]], list[str]]:
     """The ACL lists to store and the names they replace, with the writer added to `write`."""
-    wanted = (
-        {name: list(dict.fromkeys(acls.get(name) or ())) for name in replace}
-        if acls is not None
-        else {}
-    )
     names = list(replace)
-    if kinto_settings.explicit_permissions:
-        if "write" in wanted:
-            if writer_principal(ctx) not in wanted["write"]:
-                wanted["write"].append(writer_principal(ctx))
+    given = acls or {}
+    wanted = {name: list(dict.fromkeys(given.get(name) or ())) for name in names}
+    writer = writer_principal(ctx)
+    if kinto_settings.explicit_permissions and "write" in wanted:
+        if writer not in wanted["write"]:
+            wanted["write"].append(writer)
     return wanted, names
 
 
 def _store_acls(
-    ctx: ActionContext, obj: ResourceModel, acls: dict[str, list[str]], names: list[str]
+    ctx: ActionContext,
+    obj: ResourceModel,
+    acls: dict[str, list[str]],
+    names: list[str],
+    *,
+    fresh: bool = False,
 ) -> None:
-    if names:
-        permissions.set_object_permissions(obj, acls, replace=names)
-    if kinto_settings.explicit_permissions and "write" not in names:
-        permissions.add_principal(obj, "write", writer_principal(ctx))
+    """Write the ACL names in `names`, make sure the writer is in `write`, and remember the
+    object's resulting ACLs on `obj.known_acls` so the response need not read them back.
+
+    `fresh` objects (just inserted, or revived from a purged tombstone) have no ACL rows.
+    """
+    model = type(obj)
+    if fresh or set(names) >= set(model.acl_names):
+        permissions.set_object_permissions(obj, acls, replace=names, fresh=fresh)
+        result = {name: acls.get(name, []) for name in model.acl_names}
+    else:
+        result = permissions.object_permissions(obj)
+        if names:
+            permissions.set_object_permissions(obj, acls, replace=names)
+            result.update({name: acls.get(name, []) for name in names})
+        writer = writer_principal(ctx)
+        if kinto_settings.explicit_permissions and writer not in result.get("write", ()):
+            permissions.add_principal(obj, "write", writer)
+            result["write"] = [*result.get("write", ()), writer]
+    obj.known_acls = {name: sorted(set(p)) for name, p in result.items() if p}
 
 
 def _event(
@@ -118,8 +134,8 @@ def create_object(
             if model.parent_field:
                 setattr(obj, model.parent_field, parent)
             obj.save(force_insert=True)
-        wanted, names = _final_acls(ctx, model, acls or {}, model.acl_names)
-        _store_acls(ctx, obj, wanted, names)
+        wanted, names = _final_acls(ctx, acls, model.acl_names)
+        _store_acls(ctx, obj, wanted, names, fresh=True)
         obj.on_saved()
         _event(
             ctx,
@@ -159,7 +175,7 @@ def update_object(
         )
         obj.data, obj.last_modified = new_data, timestamp
         obj.save(update_fields=["data", "last_modified"])
-        wanted, names = _final_acls(ctx, model, acls, list(replace_acls))
+        wanted, names = _final_acls(ctx, acls, replace_acls)
         _store_acls(ctx, obj, wanted, names)
         obj.on_saved()
         _event(

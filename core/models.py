@@ -62,6 +62,10 @@ class ResourceModel(models.Model):
 
     objects = ResourceQuerySet.as_manager()
 
+    # The object's own ACLs when an action just wrote them (so responses need not read them
+    # back); None when unknown.
+    known_acls: dict[str, list[str]] | None = None
+
     class Meta:
         abstract = True
 

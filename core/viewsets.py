@@ -48,6 +48,7 @@ MAX_PRINCIPAL_LENGTH = 150
 MISSING = object()
 NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
 LIST_EXPOSED = ("Next-Page", "Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 OBJECT_EXPOSED = ("Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
 
 
@@ -414,6 +415,8 @@ class ObjectResponseMixin(ResourceMixin):
         acls: dict[str, list[str]] | None = None,
     ) -> HttpResponse:
         if acls is None:
+            acls = obj.known_acls
+        if acls is None:
             acls = permissions.object_permissions(obj)
         visible = acls if permissions.may_see_permissions(self.identity, acls) else {}
         body = {"data": obj.as_data() if data is None else data, "permissions": visible}
@@ -536,17 +539,13 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         list_timestamp = self.list_timestamp()
         self.check_list_preconditions(list_timestamp, is_read=False)
         limit = self.effective_limit(query)
-        with transaction.atomic():
-            page = list(
-                self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1]
-            )
-            has_more = len(page) > limit
-            page = page[:limit]
-            for obj in page:
-                self.attach_parents(obj)
-            deleted = actions.delete_objects(
-                self.context(), self.model, self.parents().parent, page
-            )
+        # `run` holds the transaction: the page stays locked until the tombstones commit.
+        page = list(self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        for obj in page:
+            self.attach_parents(obj)
+        deleted = actions.delete_objects(self.context(), self.model, self.parents().parent, page)
         headers: dict[str, str] = {}
         if has_more:
             headers["Next-Page"] = self.next_page_url(
@@ -591,8 +590,15 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         return self.run(self.delete_list if self.endpoint == "plural" else self.destroy)
 
     def run(self, handler) -> HttpResponse:
+        """Run a handler; writes run in one transaction, from the first read to the write,
+        so that preconditions and merges are judged on rows locked until commit."""
         try:
-            return self.finish(handler())
+            if self.request.method in WRITE_METHODS:
+                with transaction.atomic():
+                    response = handler()
+            else:
+                response = handler()
+            return self.finish(response)
         except NotModified as not_modified:
             return HttpResponse(status=304, headers=timestamp_headers(not_modified.timestamp))
 
@@ -612,7 +618,10 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         parents = self.parents()
         if parents.missing or not valid_id(self.model, object_id):
             return None
-        row = self.base_queryset().filter(object_id=object_id).first()
+        rows = self.base_queryset().filter(object_id=object_id)
+        if self.request.method in WRITE_METHODS:
+            rows = rows.select_for_update()
+        row = rows.first()
         if row is not None:
             self.attach_parents(row)
         return row

@@ -116,11 +116,18 @@ def object_permissions(obj: models.Model) -> dict[str, list[str]]:
 
 
 def set_object_permissions(
-    obj: models.Model, acls: Mapping[str, Iterable[str]], replace: Iterable[str] | None = None
+    obj: models.Model,
+    acls: Mapping[str, Iterable[str]],
+    replace: Iterable[str] | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Store ACLs: the names in `replace` (default: those given) get exactly the given lists."""
+    """Store ACLs: the names in `replace` (default: those given) get exactly the given lists.
+
+    `fresh` says the object has no ACL yet (just created), so nothing needs removing.
+    """
     names = list(acls) if replace is None else list(replace)
-    store.write_acls(type(obj), obj.pk, {k: list(v) for k, v in acls.items()}, names)
+    store.write_acls(type(obj), obj.pk, {k: list(v) for k, v in acls.items()}, names, fresh=fresh)
 
 
 def add_principal(obj: models.Model, acl_name: str, principal: str) -> None:

@@ -150,12 +150,19 @@ def read_acls(model: type[models.Model], pk: int) -> dict[str, list[str]]:
 
 
 def write_acls(
-    model: type[models.Model], pk: int, acls: dict[str, list[str]], replace: Iterable[str]
+    model: type[models.Model],
+    pk: int,
+    acls: dict[str, list[str]],
+    replace: Iterable[str],
+    fresh: bool = False,
 ) -> None:
-    """Replace the ACL names in `replace` with the lists in `acls` (absent = emptied)."""
+    """Replace the ACL names in `replace` with the lists in `acls` (absent = emptied).
+
+    With `fresh` the object is known to have no ACL rows, so none are deleted first.
+    """
     replace = list(replace)
     ct = content_type_id(model)
-    if replace:
+    if replace and not fresh:
         scope = {"content_type_id": ct, "object_pk": str(pk), "permission__codename__in": replace}
         UserObjectPermission.objects.filter(**scope).delete()
         GroupObjectPermission.objects.filter(**scope).delete()
@@ -244,7 +251,9 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
     user_ids: list[int] = []
     if names:
         User.objects.bulk_create([User(**{field: name}) for name in names], ignore_conflicts=True)
-        user_ids = list(User.objects.filter(**{f"{field}__in": names}).values_list("pk", flat=True))
+        user_ids = list(
+            User.objects.filter(**{f"{field}__in": names}).values_list("pk", flat=True)
+        )
     Group.objects.get(pk=groups[group_principal]).user_set.set(user_ids)
 
 
