@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import OrderBy
 
@@ -121,10 +120,10 @@ def querystring_params(query_string: str) -> list[tuple[str, str]]:
 
 
 def coerce(raw: str) -> Any:
-    """A filter value: JSON when it parses, the raw string otherwise."""
+    """A filter value: JSON when it parses, the raw string otherwise. Never raises."""
     try:
         return jsonutil.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw
 
 
@@ -132,35 +131,66 @@ def invalid_value(param: str) -> errors.KintoError:
     return errors.invalid("querystring", param, f"Invalid value for {param}")
 
 
-def parse_timestamp(param: str, raw: str, strict_number_message: bool = False) -> int | None:
-    """A timestamp value: integer or quoted integer, 0 ≤ v < now + 24h."""
-    text = raw.strip()
-    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
+INTEGER_TEXT = re.compile(r"\s*[-+]?\d{1,400}\s*")
+NUMBER_TEXT = re.compile(r"\s*-?\d{1,400}(\.\d{1,400})?([eE][-+]?\d{1,3})?\s*")
+MAX_INTEGER_PARAM = 2**63
+
+
+def parse_number(param: str, raw: str) -> int | None:
+    """An integer directive (`_limit`, `_since`…): integer, quoted integer or a JSON number
+    (truncated), as the reference validates them. None for `null` and the empty string.
+    """
+    text = raw
+    quoted = len(text) >= 2 and text.startswith('"') and text.endswith('"')
+    if quoted:
         text = text[1:-1]
-    if text in ("null", ""):
+    elif text.strip() in ("", "null"):
         return None
-    if not re.fullmatch(r"-?\d{1,30}", text):
-        if strict_number_message:
-            raise errors.invalid("querystring", param, f'"{raw}" is not a number')
-        raise invalid_value(param)
-    value = int(text)
+    if INTEGER_TEXT.fullmatch(text):
+        value = int(text)
+    elif not quoted and NUMBER_TEXT.fullmatch(text) and abs(float(text)) != float("inf"):
+        value = int(float(text))
+    else:
+        raise errors.invalid("querystring", param, f'"{text}" is not a number')
+    if value < 0:
+        raise errors.invalid("querystring", param, f"{value} is less than minimum value 0")
+    if value > MAX_INTEGER_PARAM:
+        raise errors.invalid(
+            "querystring", param, f"{value} is greater than maximum value {MAX_INTEGER_PARAM}"
+        )
+    return value
+
+
+def check_timestamp(param: str, value: int) -> int:
+    """Timestamps in filters must be before now + 24h (spec/02)."""
     if not 0 <= value < int(time.time() * 1000) + MAX_TIMESTAMP_AHEAD_MS:
         raise invalid_value(param)
     return value
 
 
-def parse_limit(raw: str) -> int | None:
+def parse_timestamp(param: str, raw: str, strict_number_message: bool = False) -> int | None:
+    """A `last_modified` value: integer or quoted integer, 0 ≤ v < now + 24h.
+
+    With `strict_number_message` (the `_since`/`_before`/`_to` directives and the plain
+    `last_modified` parameter) the value is read like the other integer directives, with
+    their error messages; `null` then means "not given" (None).
+    """
+    if strict_number_message:
+        if raw.strip() == "" or (raw.strip() == "null" and param == "last_modified"):
+            raise invalid_value(param)
+        value = parse_number(param, raw)
+        return None if value is None else check_timestamp(param, value)
     text = raw.strip()
+    if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
+        text = text[1:-1]
     if not re.fullmatch(r"-?\d{1,30}", text):
-        raise errors.invalid("querystring", "_limit", f'"{raw}" is not a number')
-    value = int(text)
-    if value < 0:
-        raise errors.invalid("querystring", "_limit", f"{value} is less than minimum value 0")
-    if value >= 2**63:
-        raise errors.invalid(
-            "querystring", "_limit", f"{value} is greater than maximum value {2**63 - 1}"
-        )
-    return value or None
+        raise invalid_value(param)
+    return check_timestamp(param, int(text))
+
+
+def parse_limit(raw: str) -> int | None:
+    """`_limit`: None when absent, empty, `null` or 0 (the page size is then the default)."""
+    return parse_number("_limit", raw) or None
 
 
 def split_operator(param: str) -> tuple[str, str]:
@@ -172,13 +202,25 @@ def split_operator(param: str) -> tuple[str, str]:
 
 
 def split_list(raw: str) -> list[str]:
-    return [item for item in raw.split(",")]
+    """Items of an `in_`/`exclude_` value; empty items are dropped (`in_v=` is an empty list)."""
+    return [item for item in raw.split(",") if item != ""]
+
+
+def checked(param: str, value: Any) -> Any:
+    """A coerced value that the database can store and compare (no NUL, no lone surrogate)."""
+    problem = jsonutil.check_structure(value, kinto_settings.max_json_depth)
+    if problem:
+        raise errors.invalid("querystring", param, problem)
+    return value
 
 
 def parse_filter(param: str, raw: str) -> Filter:
-    operator, name = split_operator(param)
+    """One `[<operator>_]<field>=<value>` parameter, validated and coerced (spec/03)."""
     if "\x00" in param or "\x00" in raw:
         raise errors.invalid("querystring", param, "Invalid character 0x00")
+    operator, name = split_operator(param)
+    if name == "last_modified":
+        return Filter(name, operator, parse_timestamp_filter(param, operator, raw), param)
     if operator in ("in", "exclude"):
         items = split_list(raw)
         if len(items) > kinto_settings.max_filter_values:
@@ -187,33 +229,43 @@ def parse_filter(param: str, raw: str) -> Filter:
                 param,
                 f"At most {kinto_settings.max_filter_values} values are accepted",
             )
-        if name == "last_modified":
-            value: Any = [parse_timestamp(param, item) for item in items]
-        else:
-            value = [coerce(item) for item in items]
-            if name == "id" and not all(isinstance(v, str) for v in value):
-                raise invalid_value(param)
+        value: Any = [checked(param, coerce(item)) for item in items]
+        if name == "id" and not all(isinstance(v, str) for v in value):
+            raise invalid_value(param)
         return Filter(name, operator, value, param)
+    value = checked(param, coerce(raw))
     if operator in ("contains", "contains_any"):
-        if name in ("id", "last_modified"):
+        if name == "id":
             raise errors.invalid("querystring", param, f"Field '{name}' is not an array")
-        value = coerce(raw)
         return Filter(name, operator, value if isinstance(value, list) else [value], param)
     if operator == "has":
-        value = coerce(raw)
         return Filter(name, operator, value not in (False, 0, "false", "0"), param)
-    if name == "last_modified":
-        return Filter(name, operator, parse_timestamp(param, raw), param)
-    value = coerce(raw)
     if operator == "like":
         if not isinstance(value, str):
             raise invalid_value(param)
         return Filter(name, operator, value, param)
     if name == "id" and not isinstance(value, str):
-        value = (
-            jsonutil.dumps(value).decode() if not isinstance(value, (int, float)) else str(value)
-        )
+        value = raw
     return Filter(name, operator, value, param)
+
+
+def parse_timestamp_filter(param: str, operator: str, raw: str) -> Any:
+    """The value of a filter on `last_modified`: integers only (a list for `in_`/`exclude_`)."""
+    if operator in ("in", "exclude"):
+        items = split_list(raw)
+        if len(items) > kinto_settings.max_filter_values:
+            raise errors.invalid(
+                "querystring",
+                param,
+                f"At most {kinto_settings.max_filter_values} values are accepted",
+            )
+        return [parse_timestamp(param, item) for item in items]
+    if operator in ("like", "contains", "contains_any"):
+        # A timestamp is an integer: never a string to match, never an array.
+        raise invalid_value(param)
+    if operator == "has":
+        return bool(parse_timestamp(param, raw))
+    return parse_timestamp(param, raw, strict_number_message=param == "last_modified")
 
 
 def parse_sort(raw: str) -> list[Sort]:
@@ -229,17 +281,35 @@ def parse_sort(raw: str) -> list[Sort]:
     return sort
 
 
+TOKEN_KEYS = {"last_object", "offset", "nonce"}
+
+
 def parse_token(raw: str) -> dict[str, Any]:
+    """Decode a pagination token; anything but one this server could have made is a 400."""
     bad = errors.invalid("querystring", None, "_token has invalid content")
     try:
-        decoded = orjson.loads(base64.b64decode(raw.encode("ascii"), validate=False))
-    except (ValueError, binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError):
+        decoded = jsonutil.loads(
+            base64.b64decode(raw.replace(" ", "+").encode("ascii"), validate=True)
+        )
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise bad from None
-    if not isinstance(decoded, dict) or not isinstance(decoded.get("last_object"), dict):
+    if not isinstance(decoded, dict) or set(decoded) != TOKEN_KEYS:
         raise bad
-    if not isinstance(decoded.get("offset", 0), int) or not isinstance(
-        decoded.get("nonce", ""), str
+    last_object, offset = decoded["last_object"], decoded["offset"]
+    if (
+        not isinstance(last_object, dict)
+        or not isinstance(decoded["nonce"], str)
+        or isinstance(offset, bool)
+        or not isinstance(offset, int)
+        or offset < 0
     ):
+        raise bad
+    if "id" in last_object and not isinstance(last_object["id"], str):
+        raise bad
+    timestamp = last_object.get("last_modified", 0)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp < 2**63:
+        raise bad
+    if jsonutil.check_structure(last_object, kinto_settings.max_json_depth):
         raise bad
     return decoded
 
@@ -272,7 +342,7 @@ def parse_list_query(
             elif param == "_limit":
                 query.limit = parse_limit(raw)
             elif param == "_token":
-                query.token = parse_token(raw)
+                query.token = parse_token(raw) if raw else None
             elif param == "_fields":
                 query.fields = [f.strip() for f in raw.split(",") if f.strip()]
             continue
@@ -330,14 +400,17 @@ def _like_pattern(value: str) -> str:
 def filter_condition(flt: Filter) -> Q | RowSQL:
     """One filter as a queryset condition."""
     op, name, value = flt.operator, flt.field, flt.value
+    column = _column(name)
+    if column is None and not addressable(name):
+        # Not a field name (`a-b`) or deeper than `max_field_path_depth`: matches nothing.
+        return _constant(False)
     if op in SQL_OPERATORS:
         return comparison(name, SQL_OPERATORS[op], value)
-    column = _column(name)
     if op in ("in", "exclude"):
         if column is not None:
             condition: Q | RowSQL = Q(**{f"{column}__in": value})
             return ~condition if op == "exclude" else condition
-        if not value or not addressable(name):
+        if not value:
             return _constant(op == "exclude")
         path, sql_op = name.split("."), "=" if op == "in" else "<>"
         joiner = " OR " if op == "in" else " AND "
@@ -351,21 +424,15 @@ def filter_condition(flt: Filter) -> Q | RowSQL:
         pattern = _like_pattern(value)
         if column is not None:
             return RowSQL(lambda dialect, cols: (dialect.column_like(cols[column]), [pattern]))
-        if not addressable(name):
-            return _constant(False)
         path = name.split(".")
         return RowSQL(lambda dialect, cols: dialect.like(cols, path, pattern))
     if op == "has":
         if column is not None:
             return _constant(bool(value))
-        if not addressable(name):
-            return _constant(not value)
         path = name.split(".")
         present = RowSQL(lambda dialect, cols: dialect.present(cols, path))
         return present if value else ~present
     if op in ("contains", "contains_any"):
-        if not addressable(name):
-            return _constant(False)
         path = name.split(".")
         any_of = op == "contains_any"
         return RowSQL(lambda dialect, cols: dialect.array_contains(cols, path, value, any_of))
@@ -470,4 +537,7 @@ def project_fields(obj: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     for key in ("id", "last_modified"):
         if key in obj:
             result[key] = obj[key]
+    if obj.get("deleted") is True and len(obj) == 3:
+        # A tombstone keeps its flag, or clients would take it for a live object.
+        result["deleted"] = True
     return result
