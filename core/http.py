@@ -18,6 +18,11 @@ JSON_TYPE = "application/json"
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 JSON_PATCH_TYPE = "application/json-patch+json"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# CORS: headers a browser script may read, on every response and per kind of endpoint.
+ALWAYS_EXPOSED = ("Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type")
+OBJECT_EXPOSED = ("Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
+LIST_EXPOSED = ("Next-Page", *OBJECT_EXPOSED)
+TOTALS_EXPOSED = ("Total-Objects", "Total-Records")
 
 
 def json_response(
@@ -77,12 +82,30 @@ def accepts_json(accept: str) -> bool:
     return False
 
 
-def application_url(request: HttpRequest, path: str = "") -> str:
-    """Absolute URL under the API root, honouring the `http_scheme`/`http_host` settings."""
+def api_root(request: HttpRequest) -> str:
+    """The path of the API root for this request, without trailing slash (e.g. `/v1`)."""
+    root = getattr(request, "kinto_api_root", None)
+    if root is None:
+        from django.urls import NoReverseMatch, reverse
+
+        try:
+            root = reverse("kinto:root").rstrip("/")
+        except NoReverseMatch:
+            root = "/v1"
+        request.kinto_api_root = root
+    return root
+
+
+def absolute_url(request: HttpRequest, path: str) -> str:
+    """`scheme://host` + path, honouring the `http_scheme`/`http_host` settings (proxies)."""
     scheme = kinto_settings.http_scheme or request.scheme
     host = kinto_settings.http_host or request.get_host()
-    root = getattr(request, "kinto_api_root", "/v1")
-    return f"{scheme}://{host}{root}{path}"
+    return f"{scheme}://{host}{path}"
+
+
+def application_url(request: HttpRequest, path: str = "") -> str:
+    """Absolute URL under the API root, honouring the `http_scheme`/`http_host` settings."""
+    return absolute_url(request, api_root(request) + path)
 
 
 def read_body(request: HttpRequest) -> bytes:
@@ -175,6 +198,10 @@ class ProtocolView(APIView):
 
     # Methods a route answers; `readonly` keeps only the safe ones.
     allowed_methods: ClassVar[tuple[str, ...]] = ("GET", "HEAD")
+    # "plural" or "object" for resource endpoints (decides the CORS exposed headers).
+    endpoint: ClassVar[str | None] = None
+    # Resource endpoints refuse an `Accept` without JSON (406); utility endpoints don't care.
+    negotiate_accept: ClassVar[bool] = True
     # Content types accepted per method for request bodies.
     body_types: ClassVar[dict[str, tuple[str, ...]]] = {
         "POST": (JSON_TYPE,),
@@ -198,15 +225,27 @@ class ProtocolView(APIView):
         method = request.method
         if method not in self.methods():
             raise errors.method_not_allowed(self.allow_header())
+        accept = request.META.get("HTTP_ACCEPT")
+        if self.negotiate_accept and accept and not accepts_json(accept):
+            description = f"Accept header should be one of ['{JSON_TYPE}']"
+            raise errors.invalid("header", "Accept", description, status=406)
         types = self.body_types.get(method)
         content_type = request.META.get("CONTENT_TYPE", "")
         if types and content_type and media_type(content_type) not in types:
             description = f"Content-Type header should be one of {list(types)}"
             raise errors.invalid("header", "Content-Type", description, status=415)
-        accept = request.META.get("HTTP_ACCEPT")
-        if accept and not accepts_json(accept):
-            description = f"Accept header should be one of ['{JSON_TYPE}']"
-            raise errors.invalid("header", "Accept", description, status=406)
+
+    def exposed_headers(self, method: str) -> tuple[str, ...]:
+        """Headers listed in `Access-Control-Expose-Headers` for this endpoint and method,
+        on successes and errors alike (spec/00, CORS)."""
+        if self.endpoint == "plural":
+            if method == "GET":
+                return (*ALWAYS_EXPOSED, *LIST_EXPOSED)
+            if method == "HEAD":
+                return (*ALWAYS_EXPOSED, *LIST_EXPOSED, *TOTALS_EXPOSED)
+        elif self.endpoint == "object" and method in ("GET", "HEAD"):
+            return (*ALWAYS_EXPOSED, *OBJECT_EXPOSED)
+        return ALWAYS_EXPOSED
 
     @property
     def default_response_headers(self) -> dict[str, str]:

@@ -3,14 +3,17 @@ redirects and the JSON 404 for unknown URLs."""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,18 +28,29 @@ from core.events import EventCollector
 from core.http import (
     JSON_TYPE,
     ProtocolView,
+    absolute_url,
+    api_root,
     application_url,
     http_date,
     json_response,
     parse_json_body,
 )
+from core.middleware import add_subresponse_headers
 from core.timestamps import now_ms
 
 BATCH_METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
-BATCH_REQUEST_KEYS = ("path", "method", "headers", "body")
+# Schema order of a batch request: validation errors are reported in this order.
+BATCH_REQUEST_KEYS = ("method", "path", "headers", "body")
+MAX_REDIRECTS = 3
 
 
-class RootView(ProtocolView):
+class UtilityView(ProtocolView):
+    """Base of the utility endpoints: they answer JSON whatever the `Accept` header says."""
+
+    negotiate_accept = False
+
+
+class RootView(UtilityView):
     """`GET /`: server information, capabilities and the current user."""
 
     allowed_methods = ("GET", "HEAD")
@@ -56,6 +70,7 @@ class RootView(ProtocolView):
                 **capabilities.public_settings(),
             },
             "capabilities": capabilities.enabled(),
+            "config": config_file_info(),
         }
         if kinto_settings.eos:
             body["eos"] = kinto_settings.eos
@@ -72,29 +87,26 @@ class RootView(ProtocolView):
             response["Expires"] = http_date(now_ms() + seconds * 1000)
         return response
 
-    def head(self, request: Any) -> HttpResponse:
-        response = self.get(request)
-        response.content = b""
-        return response
+
+def config_file_info() -> dict[str, str] | None:
+    """Which configuration file the server runs with (`KINTO_INI`), so operators can tell
+    whether a deployment picked up a change; None without a file."""
+    path = getattr(settings, "KINTO_CONFIG_FILE", None)
+    if not path:
+        return None
+    try:
+        content = Path(path).read_bytes()
+        modified = os.stat(path).st_mtime
+    except OSError:
+        return None
+    return {
+        "path": str(path),
+        "hash": hashlib.sha256(content).hexdigest(),
+        "modified": datetime.datetime.fromtimestamp(modified, datetime.UTC).isoformat(),
+    }
 
 
-def run_with_timeout(check, timeout: float) -> bool:
-    """Run one health check in a worker thread; a timeout or an error counts as a failure."""
-
-    def guarded() -> bool:
-        try:
-            return bool(check())
-        except Exception:  # noqa: BLE001 - any failure means "unhealthy"
-            return False
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(guarded)
-        try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            return False
+# --- health checks ------------------------------------------------------------------------
 
 
 def check_storage() -> bool:
@@ -116,41 +128,63 @@ def check_cache() -> bool:
     return cache.get(key) == "ok"
 
 
-class HeartbeatView(ProtocolView):
-    """`GET /__heartbeat__`: 503 if a backend does not answer within the timeout."""
+def guarded(check: Callable[[], Any]) -> bool | None:
+    """Run one check in a worker thread: any error means unhealthy; `None` means "no opinion"."""
+    try:
+        result = check()
+        return None if result is None else bool(result)
+    except Exception:  # noqa: BLE001 - any failure means "unhealthy"
+        return False
+    finally:
+        connection.close()  # the worker thread's own connection
+
+
+def run_checks(checks: dict[str, Callable[[], Any]], timeout: float) -> dict[str, bool | None]:
+    """Run the checks concurrently; one that has not answered within `timeout` seconds is
+    reported as failed without waiting for it (a hung backend must not hang the heartbeat)."""
+    pool = ThreadPoolExecutor(max_workers=max(len(checks), 1), thread_name_prefix="heartbeat")
+    try:
+        futures = {name: pool.submit(guarded, check) for name, check in checks.items()}
+        done, _ = wait_futures(futures.values(), timeout=timeout)
+        return {
+            name: future.result() if future in done else False for name, future in futures.items()
+        }
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def heartbeat_checks() -> dict[str, Callable[[], Any]]:
+    return {
+        "storage": check_storage,
+        "permission": check_permission_store,
+        "cache": check_cache,
+        **capabilities.heartbeats(),
+    }
+
+
+class HeartbeatView(UtilityView):
+    """`GET /__heartbeat__`: 503 if a backend fails or does not answer within the timeout."""
 
     def get(self, request: Any) -> HttpResponse:
-        timeout = kinto_settings.heartbeat_timeout_seconds
-        checks = {
-            "storage": check_storage,
-            "permission": check_permission_store,
-            "cache": check_cache,
-            **capabilities.heartbeats(),
-        }
-        results = {name: run_with_timeout(check, timeout) for name, check in checks.items()}
-        status = 200 if all(v is not False for v in results.values()) else 503
+        results = run_checks(heartbeat_checks(), kinto_settings.heartbeat_timeout_seconds)
+        status = 200 if all(value is not False for value in results.values()) else 503
         return json_response(results, status)
 
-    def head(self, request: Any) -> HttpResponse:
-        response = self.get(request)
-        response.content = b""
-        return response
 
-
-class LBHeartbeatView(ProtocolView):
+class LBHeartbeatView(UtilityView):
     """`GET /__lbheartbeat__`: the process is up (no backend checked)."""
 
     def get(self, request: Any) -> HttpResponse:
         return json_response({})
 
 
-class VersionView(ProtocolView):
+class VersionView(UtilityView):
     """`GET /__version__`: `version.json` if present, else the package's own metadata."""
 
     def get(self, request: Any) -> HttpResponse:
         path = Path(kinto_settings.version_json_path)
-        if not path.is_absolute():
-            path = Path(settings.BASE_DIR) / path if hasattr(settings, "BASE_DIR") else path
+        if not path.is_absolute() and hasattr(settings, "BASE_DIR"):
+            path = Path(settings.BASE_DIR) / path
         if path.is_file():
             try:
                 return json_response(jsonutil.loads(path.read_bytes()))
@@ -166,118 +200,139 @@ class VersionView(ProtocolView):
         )
 
 
-class ContributeView(ProtocolView):
-    """`GET /contribute.json`: open-source project metadata."""
+class ContributeView(UtilityView):
+    """`GET /contribute.json`: open-source project metadata (the contribute.json format)."""
 
     def get(self, request: Any) -> HttpResponse:
         return json_response(
             {
                 "name": kinto_settings.project_name,
-                "description": "A JSON storage service with synchronisation and sharing (Kinto HTTP API v1).",
-                "urls": {"docs": kinto_settings.project_docs},
+                "description": (
+                    "A JSON storage service with synchronisation and sharing, "
+                    "speaking the Kinto HTTP API v1."
+                ),
+                "repository": {"license": "Apache License (2.0)"},
+                "participate": {"docs": kinto_settings.project_docs},
+                "bugs": {"report": kinto_settings.error_info_link},
+                "keywords": ["JSON", "Python", "Django", "REST", "API", "Database"],
             }
         )
 
 
-def api_root(request: HttpRequest) -> str:
-    """The path of the API root for this request, without trailing slash (e.g. `/v1`)."""
-    root = getattr(request, "kinto_api_root", None)
-    if root is None:
-        from django.urls import reverse
-
-        root = reverse("kinto:root").rstrip("/")
-        request.kinto_api_root = root
-    return root
+# --- batch --------------------------------------------------------------------------------
 
 
-def merge_defaults(defaults: Any, values: Any) -> Any:
-    if isinstance(defaults, dict) and isinstance(values, dict):
-        merged = dict(defaults)
-        for key, value in values.items():
-            merged[key] = merge_defaults(defaults.get(key), value) if key in defaults else value
-        return merged
-    return values
+def not_a_mapping(value: Any) -> str:
+    return f'"{value}" is not a mapping type: Does not implement dict-like functionality.'
 
 
-def check_batch_request(item: Any, name: str, path_required: bool) -> dict[str, Any]:
+def merge_defaults(request: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Recursively fill `request` with `defaults`; the request's own values win."""
+    for key, value in defaults.items():
+        if isinstance(value, dict):
+            own = request.setdefault(key, {})
+            if isinstance(own, dict):
+                merge_defaults(own, value)
+        else:
+            request.setdefault(key, deepcopy(value))
+
+
+def batch_request_errors(item: Any, name: str, path_required: bool) -> list[dict[str, Any]]:
+    """Validation errors of one batch request (or of `defaults`), all of them, in schema order."""
+
+    def error(field: str, description: str) -> dict[str, Any]:
+        return {"location": "body", "name": field, "description": description}
+
     if not isinstance(item, dict):
-        raise errors.invalid(
-            "body",
-            name,
-            f'"{item}" is not a mapping type: Does not implement dict-like functionality.',
-        )
+        return [error(name, not_a_mapping(item))]
     unknown = {k: v for k, v in item.items() if k not in BATCH_REQUEST_KEYS}
     if unknown:
-        raise errors.invalid("body", name, f'Unrecognized keys in mapping: "{unknown}"')
-    if "path" in item:
-        path = item["path"]
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise errors.invalid("body", f"{name}.path", "String does not match expected pattern")
-    elif path_required:
-        raise errors.invalid("body", f"{name}.path", "Required")
-    method = item.get("method", "GET")
-    if method not in BATCH_METHODS:
-        raise errors.invalid(
-            "body", f"{name}.method", f'"{method}" is not one of {", ".join(BATCH_METHODS)}'
-        )
-    headers = item.get("headers", {})
-    if not isinstance(headers, dict) or not all(
-        isinstance(v, str) and isinstance(k, str) for k, v in headers.items()
-    ):
-        raise errors.invalid("body", f"{name}.headers", f"{headers} contains non string value")
+        return [error(name, f'Unrecognized keys in mapping: "{unknown}"')]
+    found = []
+    method = item.get("method")
+    if method not in (None, ""):
+        if not isinstance(method, str):
+            found.append(error(f"{name}.method", f"{method} is not a string: {{'method': ''}}"))
+        elif method not in BATCH_METHODS:
+            choices = ", ".join(BATCH_METHODS)
+            found.append(error(f"{name}.method", f'"{method}" is not one of {choices}'))
+    path = item.get("path")
+    if path in (None, ""):
+        if path_required:
+            found.append(error(f"{name}.path", "Required"))
+    elif not isinstance(path, str):
+        found.append(error(f"{name}.path", f"{path} is not a string: {{'path': ''}}"))
+    elif not path.startswith("/"):
+        found.append(error(f"{name}.path", "String does not match expected pattern"))
+    if "headers" in item:
+        headers = item["headers"]
+        if not isinstance(headers, dict):
+            found.append(error(f"{name}.headers", not_a_mapping(headers)))
+        elif not all(isinstance(value, str) for value in headers.values()):
+            found.append(error(f"{name}.headers", f"{headers} contains non string value"))
     if "body" in item and not isinstance(item["body"], dict):
-        raise errors.invalid(
-            "body",
-            f"{name}.body",
-            f'"{item["body"]}" is not a mapping type: Does not implement dict-like functionality.',
+        found.append(error(f"{name}.body", not_a_mapping(item["body"])))
+    return found
+
+
+def parse_batch(body: Any) -> list[dict[str, Any]]:
+    """The sub-requests of a batch body, with `defaults` merged in (400 when invalid)."""
+    if not isinstance(body, dict):
+        raise errors.invalid("body", "", not_a_mapping(body))
+    unknown = {k: v for k, v in body.items() if k not in ("defaults", "requests")}
+    if unknown:
+        raise errors.invalid("body", "", f'Unrecognized keys in mapping: "{unknown}"')
+    requests = body.get("requests")
+    defaults = body.get("defaults")
+    if isinstance(defaults, dict) and isinstance(requests, list):
+        for item in requests:
+            if isinstance(item, dict):
+                merge_defaults(item, defaults)
+    found = []
+    if "defaults" in body:
+        found += batch_request_errors(defaults, "defaults", path_required=False)
+    if "requests" not in body:
+        found.append({"location": "body", "name": "requests", "description": "Required"})
+    elif not isinstance(requests, list):
+        found.append(
+            {
+                "location": "body",
+                "name": "requests",
+                "description": f'"{requests}" is not iterable',
+            }
         )
-    return item
+    else:
+        for index, item in enumerate(requests):
+            found += batch_request_errors(item, f"requests.{index}", path_required=True)
+    if found:
+        raise errors.invalid_many(found)
+    limit = kinto_settings.batch_max_requests
+    if limit and len(requests) > limit:
+        raise errors.invalid("body", "requests", f"Number of requests is limited to {limit}")
+    if any("/batch" in item["path"] for item in requests):
+        raise errors.invalid("body", "requests", "Recursive call on /batch endpoint is forbidden.")
+    return requests
 
 
 class BatchAborted(Exception):
+    """A sub-request ended in a server error: the whole batch is rolled back."""
+
     def __init__(self, response: HttpResponse) -> None:
         self.response = response
 
 
-class BatchView(ProtocolView):
-    """`POST /batch`: sub-requests in one transaction, each authorized on its own."""
+class BatchView(UtilityView):
+    """`POST /batch`: sub-requests in one transaction, each authorized on its own.
+
+    Each sub-request runs in its own savepoint, so that a failed one (4xx, 409) leaves no
+    partial write while the earlier ones stay committed and truthful; a 5xx aborts the lot.
+    """
 
     allowed_methods = ("POST",)
 
     def post(self, request: Any) -> HttpResponse:
         outer = request._request
-        body = parse_json_body(outer)
-        if not isinstance(body, dict):
-            raise errors.invalid(
-                "body",
-                "",
-                f'"{body}" is not a mapping type: Does not implement dict-like functionality.',
-            )
-        unknown = {k: v for k, v in body.items() if k not in ("requests", "defaults")}
-        if unknown:
-            raise errors.invalid("body", "", f'Unrecognized keys in mapping: "{unknown}"')
-        if "requests" not in body:
-            raise errors.invalid("body", "requests", "Required")
-        requests = body["requests"]
-        if not isinstance(requests, list):
-            raise errors.invalid("body", "requests", f'"{requests}" is not iterable')
-        defaults = body.get("defaults", {})
-        if defaults:
-            check_batch_request(defaults, "defaults", path_required=False)
-        limit = kinto_settings.batch_max_requests
-        if limit and len(requests) > limit:
-            raise errors.invalid("body", "requests", f"Number of requests is limited to {limit}")
-        subrequests = []
-        for index, item in enumerate(requests):
-            check_batch_request(item, f"requests.{index}", path_required="path" not in defaults)
-            merged = merge_defaults(deepcopy(defaults), item)
-            check_batch_request(merged, f"requests.{index}", path_required=True)
-            if "/batch" in urlsplit(merged["path"]).path:
-                raise errors.invalid(
-                    "body", "requests", "Recursive call on /batch endpoint is forbidden."
-                )
-            subrequests.append(merged)
-
+        subrequests = parse_batch(parse_json_body(outer))
         collector = EventCollector()
         outer.kinto_events = collector
         root = api_root(outer)
@@ -285,95 +340,101 @@ class BatchView(ProtocolView):
         try:
             with transaction.atomic():
                 for sub in subrequests:
-                    responses.append(self.run_subrequest(outer, sub, root))
+                    responses.append(run_subrequest(outer, sub, root))
         except BatchAborted as aborted:
             collector.discard()
             return aborted.response
         collector.send_on_commit()
         return json_response({"responses": responses})
 
-    def run_subrequest(self, outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[str, Any]:
-        path = sub["path"]
-        if not (path == root or path.startswith(root + "/")):
-            path = root + path
-        method = sub.get("method", "GET")
-        for _ in range(3):  # follow redirects (e.g. trailing slash)
-            request = build_subrequest(
-                outer, method, path, sub.get("headers", {}), sub.get("body")
-            )
-            savepoint = transaction.savepoint()
-            response = dispatch(request)
-            if response.status_code >= 500:
-                transaction.savepoint_rollback(savepoint)
-                raise BatchAborted(response)
-            if response.status_code >= 400:
-                transaction.savepoint_rollback(savepoint)
-            else:
-                transaction.savepoint_commit(savepoint)
-            if response.status_code in (301, 302, 307, 308) and response.get("Location"):
-                location = urlsplit(response["Location"])
-                path = location.path + (f"?{location.query}" if location.query else "")
-                continue
+
+def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[str, Any]:
+    """Run one sub-request in a savepoint and describe its response (spec/06)."""
+    path = sub["path"]
+    if not path.startswith(root):
+        path = root + path
+    method = sub.get("method") or "GET"
+    body = sub.get("body") or None  # an empty body is no body
+    events = outer.kinto_events
+    snapshot = {key: len(event.impacted_objects) for key, event in events.events.items()}
+    savepoint = transaction.savepoint()
+    target = path
+    for _ in range(MAX_REDIRECTS + 1):
+        request = build_subrequest(outer, method, target, sub.get("headers") or {}, body)
+        response = add_subresponse_headers(request, dispatch(request))
+        location = response.get("Location")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
             break
-        return {
-            "path": unquote(urlsplit(path).path),
-            "status": response.status_code,
-            "headers": {name: value for name, value in response.items()},
-            "body": response_body(response, method),
-        }
+        redirected = urlsplit(location)
+        target = redirected.path + (f"?{redirected.query}" if redirected.query else "")
+    if response.status_code >= 500:
+        transaction.savepoint_rollback(savepoint)
+        raise BatchAborted(response)
+    if response.status_code >= 400:
+        transaction.savepoint_rollback(savepoint)
+        restore_events(events, snapshot)
+    else:
+        transaction.savepoint_commit(savepoint)
+    return {
+        "path": unquote(urlsplit(path).path),
+        "status": response.status_code,
+        "headers": dict(response.items()),
+        "body": response_body(response, method),
+    }
+
+
+def restore_events(events: EventCollector, snapshot: dict[Any, int]) -> None:
+    """Forget the events of a rolled-back sub-request."""
+    for key in list(events.events):
+        if key not in snapshot:
+            del events.events[key]
+        else:
+            del events.events[key].impacted_objects[snapshot[key] :]
 
 
 def response_body(response: HttpResponse, method: str) -> Any:
-    if method == "HEAD":
-        return ""
-    content = response.content
-    if not content:
+    if method == "HEAD" or not response.content:
         return ""
     try:
-        return jsonutil.loads_stored(content)
+        return jsonutil.loads_stored(response.content)
     except ValueError:
-        return content.decode("utf-8", "replace")
+        return response.content.decode("utf-8", "replace")
 
 
 def build_subrequest(
     outer: HttpRequest, method: str, path: str, headers: dict[str, str], body: Any
 ) -> WSGIRequest:
-    """A request sharing the outer request's environment, identities and event collector."""
+    """A request with the outer request's headers overridden by the sub-request's own, sharing
+    the outer request's identities and event collector. A body is always sent as JSON."""
     parts = urlsplit(path)
-    environ = {
-        k: v
-        for k, v in outer.META.items()
-        if k not in ("CONTENT_LENGTH", "CONTENT_TYPE", "wsgi.input")
-    }
-    payload = jsonutil.dumps(body) if body is not None else b""
+    environ = {k: v for k, v in outer.META.items() if k not in ("CONTENT_LENGTH", "wsgi.input")}
     for name, value in headers.items():
         key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+    payload = b""
     if body is not None:
+        payload = jsonutil.dumps(body)
         environ["CONTENT_TYPE"] = f"{JSON_TYPE}; charset=utf-8"
+    environ.pop("HTTP_CONTENT_LENGTH", None)
     environ.update(
         {
             "REQUEST_METHOD": method,
-            # WSGI strings are bytes decoded as latin-1 (`/buckets/%ff` or `/é` must not 500).
-            "PATH_INFO": unquote_to_bytes(parts.path).decode("latin-1"),
-            "QUERY_STRING": parts.query.encode().decode("latin-1"),
+            "PATH_INFO": unquote(parts.path),
+            "QUERY_STRING": parts.query,
             "CONTENT_LENGTH": str(len(payload)),
             "wsgi.input": io.BytesIO(payload),
         }
     )
-    environ.pop("HTTP_CONTENT_LENGTH", None)
     request = WSGIRequest(environ)
     request.kinto_identities = getattr(outer, "kinto_identities", {})
     request.kinto_events = outer.kinto_events
     request.kinto_in_batch = True
-    request.kinto_api_root = getattr(outer, "kinto_api_root", None) or api_root(outer)
+    request.kinto_api_root = api_root(outer)
     return request
 
 
 def dispatch(request: WSGIRequest) -> HttpResponse:
+    """Route and run a sub-request in-process; every failure becomes an error response."""
     try:
         match = resolve(request.path_info)
     except Resolver404:
@@ -388,13 +449,12 @@ def dispatch(request: WSGIRequest) -> HttpResponse:
         return errors.error_response(errors.as_kinto_error(exc))
 
 
+# --- redirects and unknown URLs -----------------------------------------------------------
+
+
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Unknown URL under the API: a trailing slash is redirected, anything else is a 404."""
-    if (
-        path.endswith("/")
-        and kinto_settings.trailing_slash_redirect_enabled
-        and request.method != "OPTIONS"
-    ):
+    if path.endswith("/") and kinto_settings.trailing_slash_redirect_enabled:
         target = request.path.rstrip("/")
         try:
             resolve(target)
@@ -402,24 +462,23 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
             target = None
         if target:
             query = request.META.get("QUERY_STRING")
-            response = redirect_response(
+            return redirect_response(
                 target + (f"?{query}" if query else ""),
                 request,
                 kinto_settings.trailing_slash_redirect_ttl_seconds,
             )
-            return response
     return errors.error_response(errors.url_not_found())
 
 
 def redirect_response(path: str, request: HttpRequest, ttl: int) -> HttpResponse:
-    scheme = kinto_settings.http_scheme or request.scheme
-    host = kinto_settings.http_host or request.get_host()
+    """A 307 to `path` (made absolute), cached `ttl` seconds (-1: no header, 0: no-cache)."""
     response = HttpResponse(
-        f"307 Temporary Redirect\n\nThe resource has been moved to {path}",
+        f"307 Temporary Redirect\n\nThe resource has been moved to {path}; "
+        "you should be redirected automatically.\n\n",
         status=307,
         content_type="text/plain; charset=UTF-8",
     )
-    response["Location"] = f"{scheme}://{host}{path}"
+    response["Location"] = absolute_url(request, path)
     if ttl > 0:
         response["Cache-Control"] = f"max-age={ttl}"
         response["Expires"] = http_date(now_ms() + ttl * 1000)
@@ -432,6 +491,9 @@ def version_redirect(request: HttpRequest, path: str = "") -> HttpResponse:
     """A path without version prefix answers 307 to the same path under `/v1` (spec/00)."""
     if not kinto_settings.version_prefix_redirect_enabled:
         return errors.error_response(errors.url_not_found())
+    if request.method == "OPTIONS":
+        # A pre-flight cannot follow a redirect; let it pass so the real request gets the 307.
+        return HttpResponse(status=200, content_type="text/html; charset=UTF-8")
     query = request.META.get("QUERY_STRING")
     target = f"{request.path[: len(request.path) - len(path)]}v1/{path}" + (
         f"?{query}" if query else ""
@@ -440,8 +502,13 @@ def version_redirect(request: HttpRequest, path: str = "") -> HttpResponse:
 
 
 def root_redirect(request: HttpRequest) -> HttpResponse:
+    """`/v1` → `/v1/`."""
     query = request.META.get("QUERY_STRING")
-    return redirect_response(request.path + "/" + (f"?{query}" if query else ""), request, -1)
+    return redirect_response(
+        request.path + "/" + (f"?{query}" if query else ""),
+        request,
+        kinto_settings.trailing_slash_redirect_ttl_seconds,
+    )
 
 
 def unsupported_version(request: HttpRequest, path: str = "") -> HttpResponse:

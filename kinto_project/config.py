@@ -26,6 +26,10 @@ PROJECT_VARIABLES = {
 }
 
 
+# Reference INI keys that live outside the `kinto.` prefix.
+INI_ALIASES = {"multiauth.policies": "auth_policies"}
+
+
 def normalize(name: str) -> str:
     """Setting names are case-insensitive; dashes and dots become underscores."""
     return name.strip().lower().replace("-", "_").replace(".", "_")
@@ -41,6 +45,8 @@ def read_ini(path: str) -> dict[str, str]:
         for key, value in parser.items("app:main"):
             if key.startswith("kinto."):
                 values[normalize(key[len("kinto.") :])] = value
+            elif key in INI_ALIASES:
+                values.setdefault(INI_ALIASES[key], value)
     if parser.has_section("kinto"):
         for key, value in parser.items("kinto"):
             values[normalize(key)] = value

@@ -17,6 +17,8 @@ from kinto_project import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VALUES = config.load()
+# Shown (path, hash, modification time) in `GET /v1/` so operators can check a deployment.
+KINTO_CONFIG_FILE = VALUES.get("ini") or None
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-never-use-in-production"
 DEV_USERID_HMAC_SECRET = "dev-insecure-userid-hmac-secret"
