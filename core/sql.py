@@ -101,6 +101,10 @@ class Dialect:
     def column_like(self, column_sql: str) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def prepare(connection: Any) -> None:
+        """Make the connection ready for this dialect's SQL (nothing to do by default)."""
+
     def compare(self, cols: Columns, path: list[str], op: str, value: Any) -> SqlAndParams:
         rank_sql, rank_params = self.rank(cols, path)
         expected = rank_of(value)
@@ -235,10 +239,24 @@ class SqliteDialect(Dialect):
     def like(self, cols: Columns, path: list[str], pattern: str) -> SqlAndParams:
         (t, t_params), (v, v_params) = self.type_and_value(cols, path)
         text = f"(CASE {t} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST({v} AS TEXT) END)"
-        return f"({text} LIKE %s ESCAPE '\\')", [*t_params, *v_params, pattern]
+        # SQLite's LIKE folds ASCII only; lower both sides as PostgreSQL's ILIKE does.
+        return f"(kinto_lower({text}) LIKE %s ESCAPE '\\')", [
+            *t_params,
+            *v_params,
+            pattern.lower(),
+        ]
 
     def column_like(self, column_sql: str) -> str:
-        return f"({column_sql} LIKE %s ESCAPE '\\')"
+        return f"(kinto_lower({column_sql}) LIKE kinto_lower(%s) ESCAPE '\\')"
+
+    @staticmethod
+    def prepare(connection: Any) -> None:
+        """Register `kinto_lower` (Unicode lower case) on the raw connection, once per connection."""
+        connection.ensure_connection()
+        raw = connection.connection
+        if getattr(connection, "_kinto_functions_on", None) is not raw:
+            raw.create_function("kinto_lower", 1, _lower, deterministic=True)
+            connection._kinto_functions_on = raw
 
     def present(self, cols: Columns, path: list[str]) -> SqlAndParams:
         (t, params), _ = self.type_and_value(cols, path)
@@ -284,6 +302,10 @@ class SqliteDialect(Dialect):
         )
 
 
+def _lower(text: Any) -> Any:
+    return text.lower() if isinstance(text, str) else text
+
+
 DIALECTS: dict[str, Dialect] = {"postgresql": PostgresDialect(), "sqlite": SqliteDialect()}
 
 Builder = Callable[[Dialect, Columns], SqlAndParams]
@@ -314,7 +336,9 @@ class RowSQL(Expression):
 
     def as_sql(self, compiler: Any, connection: Any) -> SqlAndParams:
         cols = {name: compiler.compile(column)[0] for name, column in self.columns.items()}
-        return self.build(DIALECTS[connection.vendor], cols)
+        dialect = DIALECTS[connection.vendor]
+        dialect.prepare(connection)
+        return self.build(dialect, cols)
 
     def get_group_by_cols(self) -> list:
         return []

@@ -389,6 +389,14 @@ def test_like(resource: Resource) -> None:
     check_cases(resource, LIKE_CASES)
 
 
+def test_like_ignores_case_beyond_ascii(resource: Resource) -> None:
+    resource.fill({"summer": {"title": "Été à Paris"}, "other": {"title": "ete"}})
+    assert resource.id_set(q("like_title", "éTÉ")) == {"summer"}
+    assert resource.id_set(q("like_title", "À P*")) == set()
+    assert resource.id_set(q("like_title", "*À P*")) == {"summer"}
+    assert resource.id_set(q("like_title", "ETE")) == {"other"}
+
+
 def test_like_on_ids(resource: Resource) -> None:
     resource.fill({"alpha": {}, "Alphabet": {}, "beta": {}})
     assert resource.id_set("like_id=alpha") == {"alpha", "Alphabet"}
