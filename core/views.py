@@ -132,11 +132,14 @@ def guarded(check: Callable[[], Any]) -> bool | None:
     """Run one check in a worker thread: any error means unhealthy; `None` means "no opinion"."""
     try:
         result = check()
-        return None if result is None else bool(result)
+        healthy = None if result is None else bool(result)
     except Exception:  # noqa: BLE001 - any failure means "unhealthy"
-        return False
-    finally:
+        healthy = False
+    try:
         connection.close()  # the worker thread's own connection
+    except Exception:  # noqa: BLE001 - a broken connection is already reported above
+        pass
+    return healthy
 
 
 def run_checks(checks: dict[str, Callable[[], Any]], timeout: float) -> dict[str, bool | None]:
