@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Concat
 
 from core import errors
 from core.models import ResourceModel
@@ -116,8 +118,14 @@ class Group(ResourceModel):
 
     @classmethod
     def on_purged(cls, queryset: models.QuerySet) -> None:
-        uris = [
-            f"/buckets/{bucket_id}/groups/{group_id}"
-            for bucket_id, group_id in queryset.values_list("bucket__object_id", "object_id")
-        ]
+        # The group principals, built in SQL: a bucket may hold any number of groups.
+        uris = queryset.annotate(
+            uri=Concat(
+                Value("/buckets/"),
+                "bucket__object_id",
+                Value("/groups/"),
+                "object_id",
+                output_field=models.CharField(),
+            )
+        ).values("uri")
         permissions.clear_group_members(uris=uris)

@@ -149,9 +149,12 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
     store.set_group_members(group_principal, members)
 
 
-def clear_group_members(uri_prefixes: Iterable[str] = (), uris: Iterable[str] = ()) -> None:
-    """Revoke the membership of groups by URI, and of every group under the URI prefixes."""
-    condition = Q(name__in=list(uris))
+def clear_group_members(
+    uri_prefixes: Iterable[str] = (), uris: Iterable[str] | models.QuerySet = ()
+) -> None:
+    """Revoke the membership of groups by URI (a list, or a one-column queryset of URIs),
+    and of every group under the URI prefixes."""
+    condition = Q(name__in=uris if isinstance(uris, models.QuerySet) else list(uris))
     for prefix in uri_prefixes:
         condition |= Q(name__startswith=prefix)
     store.clear_group_members(condition)

@@ -254,7 +254,16 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
         user_ids = list(
             User.objects.filter(**{f"{field}__in": names}).values_list("pk", flat=True)
         )
-    Group.objects.get(pk=groups[group_principal]).user_set.set(user_ids)
+    # Through the membership table directly: two statements, whatever the group's size.
+    group_id = groups[group_principal]
+    Membership = User.groups.through
+    Membership.objects.filter(group_id=group_id).exclude(user_id__in=user_ids)._raw_delete(
+        Membership.objects.db
+    )
+    Membership.objects.bulk_create(
+        [Membership(group_id=group_id, user_id=user_id) for user_id in user_ids],
+        ignore_conflicts=True,
+    )
 
 
 def clear_group_members(group_principals_q: Q) -> None:
