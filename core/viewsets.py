@@ -656,8 +656,12 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         if obj is None:
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=True)
-        data = querying.project_fields(obj.as_data(), fields) if fields else None
-        response = self.object_response(obj, data=data)
+        if fields:
+            # A projection carries only the asked fields: no `permissions` either.
+            data = querying.project_fields(obj.as_data(), fields)
+            response = json_response({"data": data}, 200, timestamp_headers(obj.last_modified))
+        else:
+            response = self.object_response(obj)
         for name, value in self.cache_headers().items():
             response[name] = value
         return expose(response, *OBJECT_EXPOSED)

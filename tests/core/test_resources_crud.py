@@ -310,3 +310,12 @@ def test_wrong_content_type_before_authentication(anonymous, method):
 def test_accept_without_json_is_406(anonymous):
     response = anonymous.get("/buckets/abc", headers={"Accept": "text/html"})
     assert response.status == 406
+
+
+def test_get_object_with_fields(api, kind: Kind):
+    api.put(kind.path("abc"), {"data": {"a": 1, "b": 2}, "permissions": {"read": ["x"]}})
+    response = api.get(kind.path("abc") + "?_fields=a")
+    assert response.status == 200
+    assert response.json == {
+        "data": {"id": "abc", "a": 1, "last_modified": etag(response)},
+    }
