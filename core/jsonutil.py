@@ -7,10 +7,13 @@ the standard library only for such integers.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
+import jsonpatch
+import jsonpointer
 import orjson
 
 _BIG_INT = re.compile(rb"\d{19}")
@@ -97,9 +100,73 @@ def check_structure(value: Any, max_depth: int) -> str | None:
 
 
 def invalid_character_message(text: str) -> str:
+    """`Invalid character 0x00` for the first character of `text` that cannot be stored."""
     match = _UNSTORABLE.search(text)
     return f"Invalid character 0x{ord(match.group()):02X}" if match else ""
 
 
 def has_unstorable(text: str) -> bool:
+    """Whether `text` holds NUL or a lone surrogate."""
     return bool(_UNSTORABLE.search(text))
+
+
+def depth_of(value: Any) -> int:
+    """Levels of nested objects/arrays in `value` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def _pointer_length(pointer: Any) -> int:
+    return pointer.count("/") if isinstance(pointer, str) else 0
+
+
+def apply_patch(document: Any, operations: list[Any], max_bytes: int, max_depth: int) -> Any:
+    """RFC 6902 JSON Patch on a copy of `document`, bounded in size and depth.
+
+    A body of a few kilobytes can otherwise exhaust the server: each `copy` may double the
+    document (40 copies hold 2**40 values), and copying a branch under itself doubles its
+    depth. Copies may add at most `max_bytes` of JSON in total, and no step may nest the
+    document deeper than `max_depth` (the document itself is level 1), so the work stays
+    proportional to the body. Raises JSONInputError for those, jsonpatch's exceptions for
+    operations that fail.
+    """
+    result = copy.deepcopy(document)
+    depth_bound = depth_of(result)
+    copied_bytes = 0
+    for operation in operations:
+        if not isinstance(operation, dict):
+            raise jsonpatch.InvalidJsonPatch("Operation must be an object")
+        op, target = operation.get("op"), operation.get("path")
+        inserted = 0
+        if op in ("add", "replace"):
+            inserted = _pointer_length(target) + depth_of(operation.get("value"))
+        elif op == "copy":
+            try:
+                value = jsonpointer.resolve_pointer(result, operation.get("from"))
+            except (jsonpointer.JsonPointerException, TypeError, AttributeError):
+                value = None  # the operation itself reports the bad pointer
+            copied_bytes += len(dumps(value))
+            if copied_bytes > max_bytes:
+                raise JSONInputError(f"copies would add more than {max_bytes} bytes")
+            inserted = _pointer_length(target) + depth_of(value)
+        elif op == "move":
+            # The moved branch is at most as deep as the deepest part of the document.
+            inserted = (
+                _pointer_length(target) + depth_bound - _pointer_length(operation.get("from"))
+            )
+        if inserted > max_depth:
+            raise JSONInputError(f"Nesting is deeper than {max_depth} levels")
+        depth_bound = max(depth_bound, inserted)
+        result = jsonpatch.JsonPatch([operation]).apply(result, in_place=True)
+    return result

@@ -825,7 +825,13 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
                 operation = {**operation, "value": path.rsplit("/", 1)[1]}
             prepared.append(operation)
         try:
-            patched = jsonpatch.JsonPatch(prepared).apply(document)
+            # Bounded: copies could otherwise grow a small body into gigabytes.
+            patched = jsonutil.apply_patch(
+                document,
+                prepared,
+                kinto_settings.max_request_body_bytes,
+                kinto_settings.max_json_depth,
+            )
         except (
             jsonpatch.JsonPatchException,
             jsonpatch.JsonPointerException,
