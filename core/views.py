@@ -13,7 +13,7 @@ from concurrent.futures import wait as wait_futures
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -422,8 +422,9 @@ def build_subrequest(
     environ.update(
         {
             "REQUEST_METHOD": method,
-            "PATH_INFO": unquote(parts.path),
-            "QUERY_STRING": parts.query,
+            # WSGI strings are bytes decoded as latin-1 (`/buckets/%ff` or `/é` must not 500).
+            "PATH_INFO": unquote_to_bytes(parts.path).decode("latin-1"),
+            "QUERY_STRING": parts.query.encode().decode("latin-1"),
             "CONTENT_LENGTH": str(len(payload)),
             "wsgi.input": io.BytesIO(payload),
         }
