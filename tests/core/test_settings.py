@@ -313,3 +313,27 @@ def test_fetch_size_must_be_positive(kinto_settings):
 def test_development_secret_is_a_warning(kinto_settings):
     kinto_settings(userid_hmac_secret="dev-insecure-userid-hmac-secret")
     assert check_ids() == ["kinto_core.W001"]
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"eos": "next week"}, "kinto_core.E003"),
+        ({"eos": "2030-13-01"}, "kinto_core.E003"),
+        ({"backoff_percentage": "150"}, "kinto_core.E004"),
+        ({"backoff_percentage": "-1"}, "kinto_core.E004"),
+        ({"heartbeat_timeout_seconds": "0"}, "kinto_core.E005"),
+    ],
+)
+def test_http_settings_are_checked(kinto_settings, values, error):
+    kinto_settings(userid_hmac_secret="a-real-secret", **values)
+    assert check_ids() == [error]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"eos": "2030-01-31"}, {"backoff_percentage": "0"}, {"heartbeat_timeout_seconds": "0.5"}],
+)
+def test_valid_http_settings_pass(kinto_settings, values):
+    kinto_settings(userid_hmac_secret="a-real-secret", **values)
+    assert check_ids() == []
