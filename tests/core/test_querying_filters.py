@@ -681,7 +681,8 @@ def test_fields_on_object_get(resource: Resource) -> None:
         "id": "one",
         "last_modified": created["last_modified"],
     }
-    assert "write" in response.json["permissions"]
+    # Like the reference: a projection carries no `permissions`.
+    assert "permissions" not in response.json
 
 
 # --- validation errors -----------------------------------------------------------------------
