@@ -61,7 +61,8 @@ def _store_acls(
         permissions.set_object_permissions(obj, acls, replace=names, fresh=fresh)
         result = {name: acls.get(name, []) for name in model.acl_names}
     else:
-        result = permissions.object_permissions(obj)
+        known = obj.known_acls
+        result = dict(known) if known is not None else permissions.object_permissions(obj)
         if names:
             permissions.set_object_permissions(obj, acls, replace=names)
             result.update({name: acls.get(name, []) for name in names})

@@ -808,6 +808,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         no `value` (it is taken from the path).
         """
         acls = permissions.object_permissions(obj)
+        obj.known_acls = acls  # read in the write's transaction: the action need not re-read
         document_acls = {
             name: {p: p for p in acls.get(name, [])}
             for name in self.model.acl_names
