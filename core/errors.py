@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import HttpResponse
 
@@ -171,6 +172,9 @@ def as_kinto_error(exc: BaseException) -> KintoError:
     """Map any exception to the error the client sees (logging unexpected ones)."""
     if isinstance(exc, KintoError):
         return exc
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("Suspicious request: %s", exc)
+        return KintoError(400, ERRNO.INVALID_PARAMETERS, "Bad request", error="Bad Request")
     if isinstance(exc, IntegrityError):
         return conflict()
     if isinstance(exc, OperationalError):

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 
@@ -126,6 +127,12 @@ class ProtocolMiddleware:
         view = route_view(match)
         eos = end_of_service()
         preflight = False
+        try:
+            request.get_host()
+        except DisallowedHost:
+            # Not in ALLOWED_HOSTS: refused here, before any view builds a URL with it.
+            response = errors.error_response(errors.invalid("header", "Host", "Host not allowed"))
+            return self.decorate(request, response, None, eos, preflight)
         if eos is not None and eos[0] == "hard-eol":
             error = errors.KintoError(
                 410,

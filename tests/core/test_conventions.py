@@ -747,3 +747,18 @@ def test_security_headers_on_json_responses(api):
     for response in (api.get("/"), api.get("/nowhere"), api.put("/buckets", {})):
         for name, value in SECURITY.items():
             assert response.headers[name] == value
+
+
+@pytest.mark.parametrize("path", ["/v1/", "/v1/buckets", "/v1/buckets/", "/buckets", "/v1/nope"])
+def test_host_not_allowed_is_400(client, db, settings, path):
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    response = client.get(path, headers={"Host": "evil.example.com"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "errno": 107,
+        "error": "Invalid parameters",
+        "message": "Host not allowed",
+        "details": [{"location": "header", "name": "Host", "description": "Host not allowed"}],
+    }
+    assert client.get(path, headers={"Host": "api.example.com"}).status_code != 400
