@@ -394,7 +394,7 @@ def qty_title_dataset(rng: random.Random, size: int) -> dict[str, dict[str, Any]
     return objects
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize(
     "sort", ["-qty,title", "qty,title", "title", "-title,-qty", "qty,-id", "-last_modified"]
 )
@@ -482,7 +482,7 @@ def test_every_page_together_is_the_whole_list(resource: Resource) -> None:
     resource.fill(objects)
     for query in WHOLE_LIST_QUERIES:
         whole = resource.list(query)
-        for limit in (1, 2, 5):
+        for limit in (1, 3):
             paged, _ = follow(resource, f"{query}&_limit={limit}")
             assert paged == whole, (query, limit)
 
