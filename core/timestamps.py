@@ -82,6 +82,24 @@ def set_list_timestamp(resource_name: str, parent_key: int, value: int) -> None:
         )
 
 
+def lock_scope(resource_name: str, parent_key: int) -> None:
+    """Take the scope's lock at the start of a write, before any object row is locked.
+
+    Writers then always lock the scope first and rows after: a batch (which keeps the scopes
+    of its earlier sub-requests locked until it commits) and a single write of one of its
+    rows cannot wait for each other in opposite orders, which PostgreSQL ends as a deadlock.
+    A scope without a row has no objects to lock yet. SQLite's write transactions begin
+    IMMEDIATE and already hold the database lock.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {TABLE} WHERE resource_name = %s AND parent_key = %s FOR UPDATE",
+            [resource_name, parent_key],
+        )
+
+
 def list_timestamp(resource_name: str, parent_key: int) -> int:
     """The scope's current timestamp; the first read of a never-written scope fixes it to now."""
     with connection.cursor() as cursor:

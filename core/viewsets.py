@@ -230,6 +230,13 @@ class ResourceMixin(ProtocolView):
             self.resource_name, parent.pk if parent is not None else 0
         )
 
+    def lock_scope(self) -> None:
+        """Lock the list this write goes to before reading it (see `timestamps.lock_scope`)."""
+        parents = self.parents()
+        if parents.missing is None:
+            parent = parents.parent
+            timestamps.lock_scope(self.resource_name, parent.pk if parent is not None else 0)
+
     def finish(self, response: HttpResponse) -> HttpResponse:
         """Send the request's events once its transaction commits."""
         collector = getattr(self.request._request, "kinto_events", None)
@@ -595,6 +602,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         try:
             if self.request.method in WRITE_METHODS:
                 with transaction.atomic():
+                    self.lock_scope()
                     response = handler()
             else:
                 response = handler()
