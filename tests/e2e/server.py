@@ -1,0 +1,204 @@
+"""Run the real server, as `bin/serve` does, against a fresh database.
+
+`ServerProcess` migrates a new database (a temporary SQLite file, or a PostgreSQL database
+created for the run when `KINTO_STORAGE_URL` points to PostgreSQL), starts gunicorn with
+`gthread` workers on a free local port, waits for `/v1/__heartbeat__`, and on `stop()` shuts
+the whole process group down and drops the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+PORTS = range(9130, 9150)
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+
+
+def free_port(ports: range = PORTS) -> int:
+    """The first port of the range nobody listens on (bound and released to check)."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"No free port in {ports.start}-{ports.stop - 1}")
+
+
+def is_postgresql(url: str) -> bool:
+    return urlsplit(url).scheme.split("+")[0] in {"postgres", "postgresql"}
+
+
+class PostgresDatabase:
+    """A database created for one run next to the one `KINTO_STORAGE_URL` names."""
+
+    def __init__(self, url: str, suffix: str = "e2e") -> None:
+        parts = urlsplit(url)
+        base = unquote(parts.path.lstrip("/")) or "postgres"
+        self.name = f"{base}_{suffix}"
+        self.url = urlunsplit(parts._replace(path="/" + self.name))
+        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
+
+    def _execute(self, sql: str) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(self.admin_url)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
+
+    def create(self) -> None:
+        self.drop()
+        self._execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class ServerProcess:
+    """A gunicorn server of the project on 127.0.0.1 (see `bin/serve` for the options)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        storage_url: str | None = None,
+        *,
+        workers: int = 3,
+        threads: int = 4,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.workers = workers
+        self.threads = threads
+        self.settings = settings or {}
+        requested = storage_url or os.environ.get("KINTO_STORAGE_URL", "")
+        self.database: PostgresDatabase | None = None
+        if is_postgresql(requested):
+            self.database = PostgresDatabase(requested)
+            self.storage_url = self.database.url
+        else:
+            self.storage_url = f"sqlite:///{workdir / 'kinto.sqlite3'}"
+        self.backend = "postgresql" if self.database else "sqlite"
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / "server.log"
+
+    @property
+    def url(self) -> str:
+        """The API root, e.g. `http://127.0.0.1:9130/v1`."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
+        env.update({f"KINTO_{name.upper()}": value for name, value in self.settings.items()})
+        env["KINTO_STORAGE_URL"] = self.storage_url
+        env["DJANGO_SETTINGS_MODULE"] = "kinto_project.settings"
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def manage(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.environ(),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        if self.database is not None:
+            self.database.create()
+        self.manage("migrate", "--noinput")
+        self.manage("createcachetable")
+        self.port = free_port()
+        command = [
+            str(VENV_BIN / "gunicorn"),
+            "kinto_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(self.threads),
+            "--keep-alive",
+            "5",
+            "--limit-request-line",
+            "8190",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ]
+        with open(self.log_path, "ab") as log:
+            # A session of its own: stop() can signal gunicorn and all its workers at once.
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.environ(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_until_healthy()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        last_error: object = None
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The server exited at start-up:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/__heartbeat__", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as error:
+                last_error = error
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"The server did not answer ({last_error}):\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop gunicorn and its workers, then drop the run's database."""
+        if self.process is not None:
+            # QUIT is gunicorn's quick shutdown: no waiting for idle keep-alive connections.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            # Workers that outlived their master (or a master that hung) are killed too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            self.process = None
+        if self.database is not None:
+            self.database.drop()
