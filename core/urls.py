@@ -40,7 +40,8 @@ urlpatterns = [
     path("contribute.json", views.ContributeView.as_view(), name="contribute"),
     path("batch", views.BatchView.as_view(), name="batch"),
     *app_patterns(),
-    re_path(r"^(?P<path>.*)$", views.not_found, name="not-found"),
+    # `[\s\S]`, not `.`: an unknown path holding a newline still gets the JSON 404.
+    re_path(r"^(?P<path>[\s\S]*)$", views.not_found, name="not-found"),
 ]
 
 
@@ -49,7 +50,7 @@ def version_redirect_patterns() -> list:
     anything else → 307 to the same path under `/v1`."""
     patterns = [
         path("v1", views.root_redirect),
-        re_path(r"^v\d+(?:/(?P<path>.*))?$", views.unsupported_version),
-        re_path(r"^(?P<path>.*)$", views.version_redirect),
+        re_path(r"^v\d+(?:/(?P<path>[\s\S]*))?$", views.unsupported_version),
+        re_path(r"^(?P<path>[\s\S]*)$", views.version_redirect),
     ]
     return [path("", include((patterns, "kinto_redirects")))]

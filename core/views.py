@@ -7,13 +7,14 @@ import datetime
 import hashlib
 import io
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -482,13 +483,30 @@ def redirect_response(path: str, request: HttpRequest, ttl: int) -> HttpResponse
         status=307,
         content_type="text/plain; charset=UTF-8",
     )
-    response["Location"] = absolute_url(request, path)
+    response["Location"] = absolute_url(request, location_safe(path))
     if ttl > 0:
         response["Cache-Control"] = f"max-age={ttl}"
         response["Expires"] = http_date(now_ms() + ttl * 1000)
     elif ttl == 0:
         response["Cache-Control"] = "no-cache"
     return response
+
+
+UNSAFE_IN_HEADER = re.compile(r"[^\x21-\x7e]")
+
+
+def location_safe(target: str) -> str:
+    """`target` with spaces, control and non-ASCII characters percent-encoded: a newline in a
+    header value is a server error, and headers are ASCII. The path is decoded text (UTF-8),
+    the query string the raw bytes of the request (WSGI latin-1)."""
+    path, mark, query = target.partition("?")
+
+    def escape(text: str, encoding: str, errors: str) -> str:
+        return UNSAFE_IN_HEADER.sub(
+            lambda match: quote(match.group().encode(encoding, errors), safe=""), text
+        )
+
+    return escape(path, "utf-8", "surrogatepass") + mark + escape(query, "latin-1", "replace")
 
 
 def version_redirect(request: HttpRequest, path: str = "") -> HttpResponse:
