@@ -762,3 +762,23 @@ def test_host_not_allowed_is_400(client, db, settings, path):
         "details": [{"location": "header", "name": "Host", "description": "Host not allowed"}],
     }
     assert client.get(path, headers={"Host": "api.example.com"}).status_code != 400
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "errno"),
+    [
+        ("/v1/buckets/shop/collections//records/%0A", 404, 111),
+        ("/v1/nope%0A", 404, 111),
+        ("/v2/x%0Ay", 404, 116),
+    ],
+)
+def test_newline_in_path_still_gets_a_json_error(client, db, path, status, errno):
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.json()["errno"] == errno
+
+
+def test_newline_in_path_without_version_is_redirected(client, db):
+    response = client.get("/buckets%0Ax")
+    assert response.status_code == 307
+    assert response["Location"].startswith("http://testserver/v1/buckets")
