@@ -20,6 +20,9 @@ from core.conf import kinto_settings
 
 logger = logging.getLogger(__name__)
 
+# PostgreSQL deadlock_detected and serialization_failure.
+TRANSIENT_PGCODES = ("40P01", "40001")
+
 
 class ERRNO:
     """Stable application error numbers (spec/00)."""
@@ -58,6 +61,7 @@ class KintoError(Exception):
         self.details = details
         self.headers = headers or {}
         self.error = error or HTTPStatus(status).phrase
+        self.retryable = False
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.status, "errno": self.errno, "error": self.error}
@@ -179,12 +183,20 @@ def as_kinto_error(exc: BaseException) -> KintoError:
         return conflict()
     if isinstance(exc, OperationalError):
         logger.warning("Database unavailable: %s", exc)
-        return service_unavailable()
+        error = service_unavailable()
+        error.retryable = is_transient(exc)
+        return error
     if isinstance(exc, DatabaseError):
         logger.exception("Database error")
         return internal_error()
     logger.exception("Unexpected error", exc_info=exc)
     return internal_error()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the whole transaction may simply be run again."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "pgcode", None) in TRANSIENT_PGCODES
 
 
 def error_response(error: KintoError) -> HttpResponse:
@@ -193,6 +205,8 @@ def error_response(error: KintoError) -> HttpResponse:
     )
     for name, value in error.headers.items():
         response[name] = value
+    # A batch reruns its transaction when a sub-request failed this way (core.views).
+    response.kinto_retryable = error.retryable
     return response
 
 

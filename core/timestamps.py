@@ -9,6 +9,7 @@ start of every write transaction (`transaction_mode = IMMEDIATE`) gives the same
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.db import connection
@@ -98,6 +99,26 @@ def lock_scope(resource_name: str, parent_key: int) -> None:
             f"SELECT 1 FROM {TABLE} WHERE resource_name = %s AND parent_key = %s FOR UPDATE",
             [resource_name, parent_key],
         )
+
+
+def lock_scopes_in_order(scopes: list[str]) -> None:
+    """Lock the lists a batch will write, all at once and in one global order.
+
+    A batch keeps every scope it wrote locked until it commits; two batches writing the same
+    lists in opposite orders would wait for each other. Advisory locks taken up front in
+    sorted order make them queue instead. No-op on SQLite (one writer at a time anyway).
+    """
+    if connection.vendor != "postgresql" or not scopes:
+        return
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big", signed=True)
+            for s in scopes
+        }
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def list_timestamp(resource_name: str, parent_key: int) -> int:

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from core import capabilities, errors, jsonutil
+from core import capabilities, errors, jsonutil, timestamps
 from core.conf import kinto_settings
 from core.events import EventCollector
 from core.http import (
@@ -39,6 +39,8 @@ from core.http import (
 from core.middleware import add_subresponse_headers
 from core.timestamps import now_ms
 
+BATCH_ATTEMPTS = 3
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 BATCH_METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
 # Schema order of a batch request: validation errors are reported in this order.
 BATCH_REQUEST_KEYS = ("method", "path", "headers", "body")
@@ -337,19 +339,47 @@ class BatchView(UtilityView):
     def post(self, request: Any) -> HttpResponse:
         outer = request._request
         subrequests = parse_batch(parse_json_body(outer))
-        collector = EventCollector()
-        outer.kinto_events = collector
         root = api_root(outer)
-        responses = []
-        try:
-            with transaction.atomic():
-                for sub in subrequests:
-                    responses.append(run_subrequest(outer, sub, root))
-        except BatchAborted as aborted:
-            collector.discard()
-            return aborted.response
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            collector = EventCollector()
+            outer.kinto_events = collector
+            responses = []
+            try:
+                with transaction.atomic():
+                    timestamps.lock_scopes_in_order(written_lists(subrequests, root))
+                    for sub in subrequests:
+                        responses.append(run_subrequest(outer, sub, root))
+            except BatchAborted as aborted:
+                collector.discard()
+                # Batches writing several lists may deadlock with one another; nothing was
+                # committed, so the loser runs again instead of failing with a 503.
+                if (
+                    getattr(aborted.response, "kinto_retryable", False)
+                    and attempt < BATCH_ATTEMPTS
+                ):
+                    continue
+                return aborted.response
+            break
         collector.send_on_commit()
         return json_response({"responses": responses})
+
+
+def written_lists(subrequests: list[dict[str, Any]], root: str) -> list[str]:
+    """The list paths (scopes) that the batch's write sub-requests address."""
+    lists = []
+    for sub in subrequests:
+        if (sub.get("method") or "GET") not in WRITE_METHODS:
+            continue
+        path = urlsplit(sub["path"]).path
+        path = path if path.startswith(root) else root + path
+        try:
+            match = resolve(unquote(path))
+        except (Resolver404, ValueError):
+            continue
+        if (match.url_name or "").endswith("-object"):
+            path = path.rsplit("/", 1)[0]
+        lists.append(path.rstrip("/"))
+    return lists
 
 
 def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[str, Any]:

@@ -179,9 +179,8 @@ class ResourceMixin(ProtocolView):
         return ("GET", "HEAD", "PUT", "PATCH", "DELETE")
 
     def method_enabled(self, method: str) -> bool:
+        # Each method has its own switch, HEAD included (as the reference).
         name = f"{self.endpoint}_{self.model.resource_name}_{method.lower()}_enabled"
-        if method == "HEAD":
-            name = f"{self.endpoint}_{self.model.resource_name}_get_enabled"
         return kinto_settings.get(name, True)
 
     @property
@@ -612,6 +611,8 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
 
     @staticmethod
     def strip_body(response: HttpResponse) -> HttpResponse:
+        """HEAD: the GET response's headers, `Content-Length` included, without the body."""
+        response["Content-Length"] = str(len(response.content))
         response.content = b""
         return response
 
@@ -664,12 +665,9 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         if obj is None:
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=True)
-        if fields:
-            # A projection carries only the asked fields: no `permissions` either.
-            data = querying.project_fields(obj.as_data(), fields)
-            response = json_response({"data": data}, 200, timestamp_headers(obj.last_modified))
-        else:
-            response = self.object_response(obj)
+        # `_fields` narrows `data` only; `permissions` is unaffected (spec/03).
+        data = querying.project_fields(obj.as_data(), fields) if fields else None
+        response = self.object_response(obj, data=data)
         for name, value in self.cache_headers().items():
             response[name] = value
         return expose(response, *OBJECT_EXPOSED)

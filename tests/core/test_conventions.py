@@ -655,6 +655,18 @@ def test_disabled_get(api, kinto_settings):
     kinto_settings(object_bucket_get_enabled=False)
     assert api.get("/buckets/shop").status == 405
     assert api.get("/buckets").status == 200
+    # HEAD has its own switch, as in the reference.
+    assert api.head("/buckets/shop").status == 200
+    kinto_settings(object_bucket_head_enabled=False)
+    assert api.head("/buckets/shop").status == 405
+
+
+def test_object_head_has_the_get_content_length(api):
+    factories.bucket(api, data={"title": "Shop"})
+    body = api.get("/buckets/shop").content
+    response = api.head("/buckets/shop")
+    assert response.content == b""
+    assert response.headers["Content-Length"] == str(len(body))
 
 
 # --- anonymous resource cache headers ------------------------------------------------------

@@ -681,8 +681,8 @@ def test_fields_on_object_get(resource: Resource) -> None:
         "id": "one",
         "last_modified": created["last_modified"],
     }
-    # Like the reference: a projection carries no `permissions`.
-    assert "permissions" not in response.json
+    # spec/03: `permissions` of an object response is unaffected by `_fields`.
+    assert response.json["permissions"]["write"]
 
 
 # --- validation errors -----------------------------------------------------------------------

@@ -292,3 +292,36 @@ def test_batches_and_single_writes_of_the_same_records_do_not_deadlock(
         f"by{i}": MIXED_ROUNDS - 1 for i in range(MIXERS)
     }
     print(f"\n{MIXED_ROUNDS} rounds of {MIXERS} simultaneous batches and single PATCHes: no 503")
+
+
+def test_batches_writing_lists_in_opposite_orders_do_not_deadlock(server, tmp_path):
+    bucket_url = f"{server.url}/buckets/x-{uuid.uuid4().hex[:12]}"
+    http = workload.session()
+    assert http.put(bucket_url).status_code == 201
+    for cid in ("one", "two"):
+        assert http.put(f"{bucket_url}/collections/{cid}").status_code == 201
+    barrier = context.Barrier(MIXERS)
+    crossers = [
+        context.Process(
+            target=workload.crosser,
+            args=(
+                bucket_url,
+                f"{server.url}/batch",
+                i,
+                MIXED_ROUNDS,
+                barrier,
+                str(tmp_path / f"crosser{i}.json"),
+            ),
+        )
+        for i in range(MIXERS)
+    ]
+    run_all(crossers)
+    join_all(crossers)
+    outcomes = [load(tmp_path / f"crosser{i}.json") for i in range(MIXERS)]
+    assert [o["error"] for o in outcomes] == [None] * MIXERS
+    statuses = Counter(s for o in outcomes for result in o["results"] for s in result["statuses"])
+    # Every batch answered 200 with two 201s: none lost to a deadlock (503).
+    assert statuses == Counter({200: MIXERS * MIXED_ROUNDS, 201: 2 * MIXERS * MIXED_ROUNDS})
+    for cid in ("one", "two"):
+        response = http.head(f"{bucket_url}/collections/{cid}/records")
+        assert int(response.headers["Total-Objects"]) == MIXERS * MIXED_ROUNDS

@@ -293,3 +293,32 @@ def mixer(records_url: str, batch_url: str, index: int, rounds: int, barrier: An
         error = repr(crash)
         barrier.abort()
     dump(out, {"results": results, "error": error})
+
+
+def crosser(bucket_url: str, batch_url: str, index: int, rounds: int, barrier: Any, out: str):
+    """Each round, at once with the others: a batch creating one record in each of two
+    collections, even processes in the order (one, two), odd ones in (two, one)."""
+    http = session()
+    bucket_path = bucket_url.split("/v1", 1)[1]
+    order = ("one", "two") if index % 2 == 0 else ("two", "one")
+    results: list[dict[str, Any]] = []
+    error = None
+    try:
+        for round_ in range(rounds):
+            batch = [
+                {
+                    "method": "PUT",
+                    "path": f"{bucket_path}/collections/{cid}/records/r{round_}-{index}",
+                    "body": {"data": {"by": index}},
+                }
+                for cid in order
+            ]
+            barrier.wait(timeout=TIMEOUT)
+            response = http.post(batch_url, json={"requests": batch}, timeout=TIMEOUT)
+            body = response.json()
+            statuses = [response.status_code] + [a["status"] for a in body.get("responses", [])]
+            results.append({"statuses": statuses})
+    except Exception as crash:  # noqa: BLE001 - reported to the test, which fails on it
+        error = repr(crash)
+        barrier.abort()
+    dump(out, {"results": results, "error": error})
