@@ -1,6 +1,7 @@
 """Every write goes through these functions (API, batch, admin, management commands).
 
-Each runs in one transaction (a savepoint inside a batch): it validates, assigns the
+Each runs in one transaction (the caller's, if any: views and batch sub-requests open their
+own, so no extra savepoint is spent here): it validates, assigns the
 timestamp, writes the row and its ACLs, purges what a deletion cascades to, and queues the
 change event, which `core.events` sends once the outermost transaction commits.
 """
@@ -122,7 +123,7 @@ def create_object(
     list_endpoint: bool = False,
 ) -> ResourceModel:
     """Create an object (re-using its tombstone row if it had been deleted)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         data = model.validate_data(data, parent=parent, old=None)
         parent_key = parent.pk if parent is not None else 0
         timestamp, list_timestamp = resolve_timestamp(model, parent_key, forced_timestamp, None)
@@ -166,7 +167,7 @@ def update_object(
     when nothing changed (spec/01).
     """
     model = type(obj)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         old = obj.as_data()
         new_data = (
             obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
@@ -197,7 +198,7 @@ def delete_object(
 ) -> ResourceModel:
     """Turn an object into a tombstone, purging its ACLs and everything below it."""
     model = type(obj)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         old = obj.as_data()
         timestamp, list_timestamp = resolve_timestamp(
             model, obj.parent_key, forced_timestamp, obj.last_modified
@@ -230,7 +231,7 @@ def delete_objects(
     """Delete a page of objects of one list; each gets its own increasing timestamp."""
     if not objs:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         parent_key = parent.pk if parent is not None else 0
         first = timestamps.allocate(model.resource_name, parent_key, count=len(objs))
         impacted = []

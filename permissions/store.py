@@ -53,25 +53,34 @@ def permission_ids(model: type[models.Model], codenames: Iterable[str]) -> dict[
 
 
 def ensure_principals(principals: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """Row ids of the users and groups standing for these principals, creating them."""
+    """Row ids of the users and groups standing for these principals, creating the missing
+    ones (usually they all exist: one query)."""
     principals = set(principals)
     user_names = sorted(p for p in principals if not is_group_principal(p))
     group_names = sorted(p for p in principals if is_group_principal(p))
     User = get_user_model()
     field = username_field()
-    users: dict[str, int] = {}
-    groups: dict[str, int] = {}
-    if user_names:
+    users = _existing_rows(User, field, user_names)
+    groups = _existing_rows(Group, "name", group_names)
+    missing_users = [name for name in user_names if name not in users]
+    missing_groups = [name for name in group_names if name not in groups]
+    if missing_users:
         User.objects.bulk_create(
-            [User(**{field: name}) for name in user_names], ignore_conflicts=True
+            [User(**{field: name}) for name in missing_users], ignore_conflicts=True
         )
-        users = dict(User.objects.filter(**{f"{field}__in": user_names}).values_list(field, "pk"))
-    if group_names:
+        users.update(_existing_rows(User, field, missing_users))
+    if missing_groups:
         Group.objects.bulk_create(
-            [Group(name=name) for name in group_names], ignore_conflicts=True
+            [Group(name=name) for name in missing_groups], ignore_conflicts=True
         )
-        groups = dict(Group.objects.filter(name__in=group_names).values_list("name", "pk"))
+        groups.update(_existing_rows(Group, "name", missing_groups))
     return users, groups
+
+
+def _existing_rows(model: type[models.Model], field: str, names: list[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    return dict(model.objects.filter(**{f"{field}__in": names}).values_list(field, "pk"))
 
 
 def _principal_filters(
