@@ -29,7 +29,7 @@ def writer_principal(ctx: ActionContext) -> str:
 
 
 def _final_acls(
-    ctx: ActionContext,
+    writer: str,
     acls: Mapping[str, Iterable[str] | None] | None,
     replace: Iterable[str],
 ) -> tuple[dict[str, list[str]], list[str]]:
@@ -37,7 +37,6 @@ def _final_acls(
     names = list(replace)
     given = acls or {}
     wanted = {name: list(dict.fromkeys(given.get(name) or ())) for name in names}
-    writer = writer_principal(ctx)
     if kinto_settings.explicit_permissions and "write" in wanted:
         if writer not in wanted["write"]:
             wanted["write"].append(writer)
@@ -45,7 +44,7 @@ def _final_acls(
 
 
 def _store_acls(
-    ctx: ActionContext,
+    writer: str,
     obj: ResourceModel,
     acls: dict[str, list[str]],
     names: list[str],
@@ -67,7 +66,6 @@ def _store_acls(
         if names:
             permissions.set_object_permissions(obj, acls, replace=names)
             result.update({name: acls.get(name, []) for name in names})
-        writer = writer_principal(ctx)
         if kinto_settings.explicit_permissions and writer not in result.get("write", ()):
             permissions.add_principal(obj, "write", writer)
             result["write"] = [*result.get("write", ()), writer]
@@ -136,8 +134,9 @@ def create_object(
             if model.parent_field:
                 setattr(obj, model.parent_field, parent)
             obj.save(force_insert=True)
-        wanted, names = _final_acls(ctx, acls, model.acl_names)
-        _store_acls(ctx, obj, wanted, names, fresh=True)
+        writer = obj.owner_principal(writer_principal(ctx))
+        wanted, names = _final_acls(writer, acls, model.acl_names)
+        _store_acls(writer, obj, wanted, names, fresh=True)
         obj.on_saved()
         _event(
             ctx,
@@ -145,7 +144,7 @@ def create_object(
             model,
             parent,
             obj,
-            [{"new": obj.as_data()}],
+            [{"new": obj.public_data()}],
             list_timestamp,
             list_endpoint,
         )
@@ -168,7 +167,7 @@ def update_object(
     """
     model = type(obj)
     with transaction.atomic(savepoint=False):
-        old = obj.as_data()
+        old, old_public = obj.as_data(), obj.public_data()
         new_data = (
             obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
         )
@@ -177,8 +176,9 @@ def update_object(
         )
         obj.data, obj.last_modified = new_data, timestamp
         obj.save(update_fields=["data", "last_modified"])
-        wanted, names = _final_acls(ctx, acls, replace_acls)
-        _store_acls(ctx, obj, wanted, names)
+        writer = obj.owner_principal(writer_principal(ctx))
+        wanted, names = _final_acls(writer, acls, replace_acls)
+        _store_acls(writer, obj, wanted, names)
         obj.on_saved()
         _event(
             ctx,
@@ -186,7 +186,7 @@ def update_object(
             model,
             obj.parent,
             obj,
-            [{"new": obj.as_data(), "old": old}],
+            [{"new": obj.public_data(), "old": old_public}],
             list_timestamp,
             False,
         )
@@ -199,7 +199,7 @@ def delete_object(
     """Turn an object into a tombstone, purging its ACLs and everything below it."""
     model = type(obj)
     with transaction.atomic(savepoint=False):
-        old = obj.as_data()
+        old = obj.public_data()
         timestamp, list_timestamp = resolve_timestamp(
             model, obj.parent_key, forced_timestamp, obj.last_modified
         )
@@ -236,7 +236,7 @@ def delete_objects(
         first = timestamps.allocate(model.resource_name, parent_key, count=len(objs))
         impacted = []
         for index, obj in enumerate(objs):
-            old = obj.as_data()
+            old = obj.public_data()
             obj.data, obj.last_modified, obj.deleted = {}, first + index, True
             impacted.append({"new": obj.as_data(), "old": old})
         mark_deleted(model, [(obj.pk, obj.last_modified) for obj in objs])

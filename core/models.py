@@ -57,8 +57,8 @@ class ResourceModel(models.Model):
     plural_name: ClassVar[str]
     parent_field: ClassVar[str | None] = None
     acl_names: ClassVar[tuple[str, ...]] = ("read", "write")
-    # The `<resource>:create` permission that lets a caller add objects of this type.
-    create_permission: ClassVar[str]
+    # Lists are rendered to JSON by the database, unless a type transforms what it shows.
+    renders_in_sql: ClassVar[bool] = True
 
     objects = ResourceQuerySet.as_manager()
 
@@ -117,8 +117,16 @@ class ResourceModel(models.Model):
     def on_purged(cls, queryset: models.QuerySet) -> None:
         """Called before objects of this type are deleted or purged by a cascade."""
 
+    def owner_principal(self, writer: str) -> str:
+        """Who is added to `write` when `writer` writes this object (spec/04: the writer)."""
+        return writer
+
+    def public_data(self) -> dict[str, Any]:
+        """What clients and event listeners see of the object (default: `as_data()`)."""
+        return self.as_data()
+
     def as_data(self) -> dict[str, Any]:
-        """The object as the protocol shows it: data plus `id` and `last_modified`."""
+        """The stored object: data plus `id` and `last_modified` (a tombstone when deleted)."""
         if self.deleted:
             return {"id": self.object_id, "last_modified": self.last_modified, "deleted": True}
         return {**self.data, "id": self.object_id, "last_modified": self.last_modified}

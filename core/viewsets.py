@@ -347,7 +347,7 @@ class PreconditionsMixin(ResourceMixin):
 
     def precondition_failed(self, obj: ResourceModel) -> errors.KintoError:
         """412 with `details.existing` only for callers who may read the object (spec/02)."""
-        existing = obj.as_data() if self.allowed("read", obj) else None
+        existing = obj.public_data() if self.allowed("read", obj) else None
         error = errors.precondition_failed(existing)
         error.headers.update(timestamp_headers(obj.last_modified))
         return error
@@ -425,7 +425,7 @@ class ObjectResponseMixin(ResourceMixin):
         if acls is None:
             acls = permissions.object_permissions(obj)
         visible = acls if permissions.may_see_permissions(self.identity, acls) else {}
-        body = {"data": obj.as_data() if data is None else data, "permissions": visible}
+        body = {"data": obj.public_data() if data is None else data, "permissions": visible}
         return json_response(body, status, timestamp_headers(obj.last_modified))
 
 
@@ -513,10 +513,22 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             response = HttpResponse(status=200, content_type="application/json", headers=headers)
             return expose(response, *LIST_EXPOSED, "Total-Objects", "Total-Records")
         limit = self.effective_limit(query)
+        page = self.ordered_page(queryset, query)
+        if not self.model.renders_in_sql:
+            objs = list(page[: limit + 1])
+            has_more = len(objs) > limit
+            objects = [obj.public_data() for obj in objs[:limit]]
+            if has_more:
+                headers["Next-Page"] = self.next_page_url(query, limit, objs[limit - 1].as_data())
+            if query.fields:
+                objects = [querying.project_fields(o, query.fields) for o in objects]
+            content = jsonutil.dumps({"data": objects})
+            return expose(raw_json_response(content, 200, headers), *LIST_EXPOSED)
+        # The database renders each object to JSON: no per-row work in Python.
         rows = list(
-            self.ordered_page(queryset, query)
-            .annotate(body=object_json_expression())
-            .values_list("body", flat=True)[: limit + 1]
+            page.annotate(body=object_json_expression()).values_list("body", flat=True)[
+                : limit + 1
+            ]
         )
         has_more = len(rows) > limit
         rows = rows[:limit]
@@ -560,7 +572,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         timestamp = max((obj.last_modified for obj in deleted), default=list_timestamp)
         headers.update(timestamp_headers(timestamp))
         return expose(
-            json_response({"data": [obj.as_data() for obj in deleted]}, 200, headers),
+            json_response({"data": [obj.public_data() for obj in deleted]}, 200, headers),
             *LIST_EXPOSED,
         )
 
@@ -666,7 +678,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=True)
         # `_fields` narrows `data` only; `permissions` is unaffected (spec/03).
-        data = querying.project_fields(obj.as_data(), fields) if fields else None
+        data = querying.project_fields(obj.public_data(), fields) if fields else None
         response = self.object_response(obj, data=data)
         for name, value in self.cache_headers().items():
             response[name] = value
@@ -783,13 +795,13 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         if new_data.get("id", obj.object_id) != obj.object_id:
             raise errors.invalid("body", "id", "Object id does not match existing object")
         clean, forced = self.split_data(new_data)
-        old_data = obj.as_data()
+        old_data = obj.public_data()
         _, updated = actions.update_object(
             self.context(), obj, clean, acls, replace, forced_timestamp=forced
         )
         if behavior == "full":
             return self.object_response(updated)
-        data = updated.as_data()
+        data = updated.public_data()
         changed = {
             k: data[k] for k in changes if k in data and old_data.get(k, MISSING) != data[k]
         }
@@ -878,7 +890,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         self.check_object_preconditions(obj, is_read=False)
         tombstone = actions.delete_object(self.context(), obj, forced_timestamp=forced)
         return json_response(
-            {"data": tombstone.as_data()}, 200, timestamp_headers(tombstone.last_modified)
+            {"data": tombstone.public_data()}, 200, timestamp_headers(tombstone.last_modified)
         )
 
 
