@@ -80,6 +80,7 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "max_field_path_depth": (10, int),
     "max_id_length": (64, int),
     "max_record_id_length": (128, int),
+    "max_account_id_length": (128, int),
     # Identity
     "auth_policies": (["basicauth"], as_list),
     "userid_hmac_secret": ("", str),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 
 from core import jsonutil
 
@@ -18,11 +19,16 @@ class StoredJSONField(models.JSONField):
     """A JSONField that decodes with orjson (exact stdlib fallback for long integers)."""
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, (dict, list)):
+        if value is None or isinstance(value, (dict, list)):
             return value
-        return jsonutil.loads_stored(value)
+        if isinstance(expression, KeyTransform) and not isinstance(value, str):
+            return value  # SQLite extracts keys as SQL values
+        try:
+            return jsonutil.loads_stored(value)
+        except ValueError:
+            if isinstance(expression, KeyTransform):
+                return value  # a string extracted by SQLite, already decoded
+            raise
 
 
 class ResourceQuerySet(models.QuerySet):
@@ -57,6 +63,9 @@ class ResourceModel(models.Model):
     plural_name: ClassVar[str]
     parent_field: ClassVar[str | None] = None
     acl_names: ClassVar[tuple[str, ...]] = ("read", "write")
+    # Accepted ids (spec/01) and the setting that bounds their length.
+    id_pattern: ClassVar[str] = r"[a-zA-Z0-9][a-zA-Z0-9_-]*"
+    id_length_setting: ClassVar[str] = "max_id_length"
     # Lists are rendered to JSON by the database, unless a type transforms what it shows.
     renders_in_sql: ClassVar[bool] = True
 

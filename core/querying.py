@@ -131,8 +131,11 @@ def invalid_value(param: str) -> errors.KintoError:
     return errors.invalid("querystring", param, f"Invalid value for {param}")
 
 
-INTEGER_TEXT = re.compile(r"\s*[-+]?\d{1,400}\s*")
-NUMBER_TEXT = re.compile(r"\s*-?\d{1,400}(\.\d{1,400})?([eE][-+]?\d{1,3})?\s*")
+# ASCII blanks only: `\s` would also accept characters that int() refuses (e.g. \x1f).
+INTEGER_TEXT = re.compile(r"[ \t\n\r\f\v]*[-+]?\d{1,400}[ \t\n\r\f\v]*", re.ASCII)
+NUMBER_TEXT = re.compile(
+    r"[ \t\n\r\f\v]*-?\d{1,400}(\.\d{1,400})?([eE][-+]?\d{1,3})?[ \t\n\r\f\v]*", re.ASCII
+)
 MAX_INTEGER_PARAM = 2**63
 
 

@@ -9,6 +9,7 @@ existence and preconditions → the write, done by `core.actions`.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import string
@@ -40,7 +41,6 @@ from core.models import ResourceModel
 from core.sql import object_json_expression
 from permissions import service as permissions
 
-ID_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
 ID_FIRST = string.ascii_letters + string.digits
 ID_REST = ID_FIRST + "_-"
 # Principals are stored as Django user and group names, which are at most 150 characters.
@@ -62,14 +62,16 @@ def generate_id(model: type[ResourceModel]) -> str:
 
 
 def valid_id(model: type[ResourceModel], object_id: Any) -> bool:
+    """The type's id pattern (spec/01) and our length limit (a setting per type)."""
     if not isinstance(object_id, str):
         return False
-    limit = (
-        kinto_settings.max_record_id_length
-        if model.resource_name == "record"
-        else kinto_settings.max_id_length
-    )
-    return len(object_id) <= limit and bool(ID_PATTERN.fullmatch(object_id))
+    limit = kinto_settings.get(model.id_length_setting)
+    return len(object_id) <= limit and bool(id_pattern(model.id_pattern).fullmatch(object_id))
+
+
+@functools.lru_cache
+def id_pattern(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
 
 
 def invalid_id() -> errors.KintoError:

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "permissions",
     "buckets",
     "records",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +106,12 @@ AUTHENTICATION_BACKENDS = [
 # Kinto principals are not Django users; guardian must not create its anonymous user.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
+
+# Account passwords: Argon2 (argon2-cffi), PBKDF2 kept to verify older hashes.
+PASSWORD_HASHERS = [
+    "accounts.passwords.Argon2Hasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 
 USE_TZ = True
 TIME_ZONE = "UTC"

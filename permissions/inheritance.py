@@ -29,6 +29,10 @@ GRANTED_BY: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
         "record": ("write", "read"),
     },
     ("record", "write"): {"bucket": ("write",), "collection": ("write",), "record": ("write",)},
+    # Accounts have no parent: their own ACL (the account itself) and the account_*_principals
+    # settings (admins) are all there is.
+    ("account", "read"): {"account": ("write", "read")},
+    ("account", "write"): {"account": ("write",)},
 }
 
 # Settings that grant a permission on every object of a type: `<type>_<perm>_principals`.
@@ -51,6 +55,7 @@ PARENT_RESOURCE: dict[str, str | None] = {
     "collection": "bucket",
     "group": "bucket",
     "record": "collection",
+    "account": None,
 }
 
 

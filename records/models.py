@@ -17,6 +17,7 @@ class Record(ResourceModel):
     plural_name = "records"
     parent_field = "collection"
     acl_names = ("read", "write")
+    id_length_setting = "max_record_id_length"
 
     class Meta:
         constraints = [

@@ -1,0 +1,190 @@
+"""Accounts (spec/05): sign-up, login, owners and admins, and the hidden password hash."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from tests.conftest import Api
+
+
+@pytest.fixture
+def accounts(kinto_settings, anonymous) -> Api:
+    kinto_settings(
+        auth_policies="account basicauth",
+        account_create_principals="system.Everyone",
+        account_write_principals="account:admin",
+    )
+    return anonymous
+
+
+def sign_up(api: Api, account_id: str, password: str = "pw") -> dict:
+    response = api.put(f"/accounts/{account_id}", {"data": {"password": password}}, user=None)
+    assert response.status == 201, response
+    return response.json
+
+
+def test_endpoints_are_absent_unless_the_policy_is_enabled(anonymous):
+    response = anonymous.put("/accounts/ana", {"data": {"password": "pw"}})
+    assert response.status == 404
+    assert response.json["errno"] == 111
+    assert "accounts" not in anonymous.get("/").json["capabilities"]
+
+
+def test_capability(accounts):
+    assert accounts.get("/").json["capabilities"]["accounts"]["validation_enabled"] is False
+
+
+def test_sign_up_then_log_in(accounts):
+    created = sign_up(accounts, "ana", "s3cret")
+    assert created["data"]["id"] == "ana"
+    user = accounts.get("/", user=("ana", "s3cret")).json["user"]
+    assert user["id"] == "account:ana"
+    assert user["principals"][:3] == ["account:ana", "system.Everyone", "system.Authenticated"]
+
+
+def test_a_wrong_password_falls_back_to_basicauth(accounts):
+    sign_up(accounts, "ana", "s3cret")
+    user = accounts.get("/", user=("ana", "wrong")).json["user"]
+    assert user["id"].startswith("basicauth:")
+
+
+def test_the_hash_never_leaves_the_server(accounts):
+    created = sign_up(accounts, "ana", "s3cret")
+    shown = created["data"]["password"]
+    assert shown != "s3cret"
+    assert "argon2" not in shown and "$" not in shown
+    ana = accounts.as_user(("ana", "s3cret"))
+    listed = ana.get("/accounts").data[0]["password"]
+    assert listed == shown == ana.get("/accounts/ana").data["password"]
+    # A metadata-only change keeps the password (and so the value shown).
+    assert ana.patch("/accounts/ana", {"data": {"age": 3}}).data["password"] == shown
+    # Changing the password changes the value shown.
+    changed = ana.patch("/accounts/ana", {"data": {"password": "other"}}).data["password"]
+    assert changed != shown
+
+
+def test_password_hash_cannot_be_probed_with_filters_or_sorts(accounts):
+    sign_up(accounts, "ana")
+    ana = accounts.as_user(("ana", "pw"))
+    for query in ("like_password=argon2*", "password=x", "_sort=password", "has_password=true"):
+        response = ana.get(f"/accounts?{query}")
+        assert response.status == 400, query
+        assert response.json["errno"] == 107
+
+
+def test_post_requires_id_and_password(accounts):
+    response = accounts.post("/accounts", {"data": {"password": "pw"}})
+    assert response.status == 400
+    assert response.json["message"] == "data.id in body: Required"
+    response = accounts.post("/accounts", {"data": {"id": "bob"}})
+    assert response.status == 400
+    assert response.json["message"] == "data.password in body: Required"
+    response = accounts.put("/accounts/bob", {"data": {"password": 3}})
+    assert response.status == 400
+    assert response.json["details"][0]["name"] == "data.password"
+
+
+def test_invalid_account_id(accounts):
+    response = accounts.put("/accounts/a%20b", {"data": {"password": "pw"}})
+    assert response.status == 400
+    assert response.json["message"] == "path: Invalid object id"
+    assert sign_up(accounts, "ana.b+c@example.com")["data"]["id"] == "ana.b+c@example.com"
+
+
+def test_post_of_an_existing_account(accounts):
+    sign_up(accounts, "ana")
+    assert accounts.post("/accounts", {"data": {"id": "ana", "password": "x"}}).status == 401
+    response = accounts.post(
+        "/accounts", {"data": {"id": "ana", "password": "x"}}, user=("ana", "pw")
+    )
+    assert response.status == 200
+    assert response.json["permissions"] == {"write": ["account:ana"]}
+
+
+def test_owner_and_strangers(accounts):
+    sign_up(accounts, "ana")
+    sign_up(accounts, "zed")
+    ana = accounts.as_user(("ana", "pw"))
+    assert [a["id"] for a in ana.get("/accounts").data] == ["ana"]
+    assert ana.get("/accounts/zed").status == 403
+    assert ana.get("/accounts/unknown").status == 403
+    assert ana.patch("/accounts/zed", {"data": {"password": "x"}}).status == 403
+    assert ana.delete("/accounts/zed").status == 403
+    response = ana.put("/accounts/zed", {"data": {"password": "x"}})
+    assert response.status == 400
+    assert response.json["message"] == "data.id in body: Username and account ID do not match."
+    # A basicauth user cannot create accounts for others either.
+    response = accounts.put("/accounts/newbie", {"data": {"password": "x"}}, user=("joe", "pw"))
+    assert response.status == 400
+
+
+def test_anonymous_reads(accounts):
+    sign_up(accounts, "ana")
+    response = accounts.get("/accounts")
+    assert response.status == 401
+    assert response.json == {"code": 401, "errno": 999, "error": "Cannot read accounts."}
+    assert accounts.get("/accounts/ana").status == 401
+
+
+def test_conditional_creation_reveals_nothing_to_strangers(accounts):
+    sign_up(accounts, "ana")
+    response = accounts.put(
+        "/accounts/ana", {"data": {"password": "x"}}, headers={"If-None-Match": "*"}
+    )
+    assert response.status == 412
+    assert "details" not in response.json
+
+
+def test_changing_the_password_revokes_the_old_one_at_once(accounts):
+    sign_up(accounts, "ana", "old")
+    ana = accounts.as_user(("ana", "old"))
+    assert ana.get("/accounts/ana").status == 200  # also caches the verification
+    assert ana.patch("/accounts/ana", {"data": {"password": "new"}}).status == 200
+    assert ana.get("/accounts/ana").status == 403  # now a basicauth stranger
+    assert accounts.get("/accounts/ana", user=("ana", "new")).status == 200
+
+
+def test_deleting_the_account_revokes_its_credentials(accounts):
+    sign_up(accounts, "ana")
+    ana = accounts.as_user(("ana", "pw"))
+    assert ana.get("/").json["user"]["id"] == "account:ana"
+    assert ana.delete("/accounts/ana").json["data"]["deleted"] is True
+    assert ana.get("/").json["user"]["id"].startswith("basicauth:")
+
+
+def test_admins_manage_every_account(accounts):
+    sign_up(accounts, "admin", "adm")
+    sign_up(accounts, "ana")
+    admin = accounts.as_user(("admin", "adm"))
+    assert sorted(a["id"] for a in admin.get("/accounts").data) == ["admin", "ana"]
+    created = admin.put("/accounts/newbie", {"data": {"password": "x"}})
+    assert created.status == 201
+    assert created.json["permissions"] == {}  # the new account owns itself, not the admin
+    assert admin.patch("/accounts/ana", {"data": {"password": "reset"}}).status == 200
+    assert accounts.get("/", user=("ana", "reset")).json["user"]["id"] == "account:ana"
+    assert admin.delete("/accounts/newbie").status == 200
+
+
+def test_accounts_share_data_like_any_user(accounts, api):
+    sign_up(accounts, "ana")
+    sign_up(accounts, "bob")
+    ana = accounts.as_user(("ana", "pw"))
+    assert ana.put("/buckets/shared").status == 201
+    assert ana.put("/buckets/shared/collections/notes").status == 201
+    bob = accounts.as_user(("bob", "pw"))
+    assert bob.get("/buckets/shared/collections/notes/records").status == 403
+    ana.patch("/buckets/shared/collections/notes", {"permissions": {"read": ["account:bob"]}})
+    assert bob.get("/buckets/shared/collections/notes/records").status == 200
+
+
+def test_management_commands(accounts):
+    call_command("create_account", "ops", password="first")
+    assert accounts.get("/", user=("ops", "first")).json["user"]["id"] == "account:ops"
+    call_command("set_password", "ops", password="second")
+    assert accounts.get("/", user=("ops", "first")).json["user"]["id"].startswith("basicauth:")
+    assert accounts.get("/", user=("ops", "second")).json["user"]["id"] == "account:ops"
+    with pytest.raises(Exception, match="already exists"):
+        call_command("create_account", "ops", password="x")
+    with pytest.raises(Exception, match="No account"):
+        call_command("set_password", "nobody", password="x")
