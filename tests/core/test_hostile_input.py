@@ -841,11 +841,13 @@ def test_wrong_json_types_on_create_write_nothing(api, objects, resource):
         ("collection", {"schema": []}),
         ("bucket", {"record:schema": "x"}),
     ]
-    + [(resource, {"id": bad}) for resource in RESOURCES for bad in (1, [], {}, True)],
+    + [(resource, {"id": bad}) for resource in RESOURCES for bad in (1, [], {}, None, True)],
 )
 def test_wrong_types_of_server_fields_are_refused(api, objects, resource, data):
     path = RESOURCES[resource][1]
     for method, content_type in WRITES:
+        if None in data.values() and content_type == "application/merge-patch+json":
+            continue  # there, null removes the field: nothing wrong is sent
         response = api.request(method, path, {"data": data}, content_type=content_type)
         assert_error(response, 400)
     assert_unchanged(api, objects)
