@@ -96,6 +96,12 @@ def querystring_params(query_string: str) -> list[tuple[str, str]]:
             f"Query string is longer than {kinto_settings.max_querystring_length} characters",
         )
     try:
+        # WSGI hands the raw bytes over as latin-1 text (PEP 3333): unencoded UTF-8
+        # characters are read back as UTF-8, as percent-encoded ones are by parse_qsl.
+        try:
+            query_string = query_string.encode("latin-1").decode("utf-8")
+        except UnicodeEncodeError:
+            pass  # already real text (not from a WSGI server)
         params = parse_qsl(
             query_string,
             keep_blank_values=True,

@@ -921,3 +921,13 @@ def test_arbitrary_parameters_never_fail(resource: Resource, name: str, value: s
     query = f"{quote(name, safe='')}={quote(value, safe='')}"
     response = resource.get(query)
     assert response.status in (200, 400), (query, response)
+
+
+def test_unencoded_utf8_in_the_query_string_is_read_as_utf8(api):
+    factories.collection(api)
+    factories.record(api, {"title": "été"})
+    factories.record(api, {"title": "hiver"})
+    raw = api.get(factories.RECORDS + "?title=été")
+    encoded = api.get(factories.RECORDS + "?title=%C3%A9t%C3%A9")
+    assert raw.status == encoded.status == 200
+    assert [r["title"] for r in raw.data] == [r["title"] for r in encoded.data] == ["été"]
