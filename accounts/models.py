@@ -9,6 +9,7 @@ from django.db import models
 from accounts import passwords
 from core import errors
 from core.models import ResourceModel
+from permissions import service as permissions
 
 
 class Account(ResourceModel):
@@ -60,4 +61,7 @@ class Account(ResourceModel):
 
     @classmethod
     def on_purged(cls, queryset: models.QuerySet) -> None:
-        passwords.forget(list(queryset.values_list("object_id", flat=True)))
+        account_ids = list(queryset.values_list("object_id", flat=True))
+        passwords.forget(account_ids)
+        # Whoever signs up later under the same name must not inherit anything.
+        permissions.revoke_users([f"account:{account_id}" for account_id in account_ids])

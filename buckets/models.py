@@ -128,4 +128,4 @@ class Group(ResourceModel):
                 output_field=models.CharField(),
             )
         ).values("uri")
-        permissions.clear_group_members(uris=uris)
+        permissions.forget_groups(uris=uris)

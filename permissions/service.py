@@ -30,7 +30,8 @@ __all__ = [
     "purge_permissions",
     "may_see_permissions",
     "set_group_members",
-    "clear_group_members",
+    "forget_groups",
+    "revoke_users",
 ]
 
 
@@ -149,12 +150,17 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
     store.set_group_members(group_principal, members)
 
 
-def clear_group_members(
+def forget_groups(
     uri_prefixes: Iterable[str] = (), uris: Iterable[str] | models.QuerySet = ()
 ) -> None:
-    """Revoke the membership of groups by URI (a list, or a one-column queryset of URIs),
-    and of every group under the URI prefixes."""
+    """Delete groups by URI (a list, or a one-column queryset of URIs) and every group under
+    the URI prefixes: members lose the principal and every grant to it disappears."""
     condition = Q(name__in=uris if isinstance(uris, models.QuerySet) else list(uris))
     for prefix in uri_prefixes:
         condition |= Q(name__startswith=prefix)
-    store.clear_group_members(condition)
+    store.forget_groups(condition)
+
+
+def revoke_users(user_ids: Iterable[str]) -> None:
+    """Remove every grant and membership of these user ids (deleted accounts)."""
+    store.revoke_users(user_ids)

@@ -275,9 +275,20 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
     )
 
 
-def clear_group_members(group_principals_q: Q) -> None:
-    """Remove every member of the matching groups (their grants stay, inert)."""
+def forget_groups(group_principals_q: Q) -> None:
+    """Delete groups with their memberships and every grant made to them: a group created
+    later with the same URI starts with nothing (no dangling grant)."""
     User = get_user_model()
-    User.groups.through.objects.filter(
-        group__in=Group.objects.filter(group_principals_q)
-    )._raw_delete(User.objects.db)
+    groups = Group.objects.filter(group_principals_q)
+    for related in (User.groups.through, GroupObjectPermission, Group.permissions.through):
+        related.objects.filter(group__in=groups)._raw_delete(related.objects.db)
+    groups._raw_delete(Group.objects.db)
+
+
+def revoke_users(user_ids: Iterable[str]) -> None:
+    """Remove every grant and group membership of these user ids (an account being deleted:
+    whoever signs up later with the same name must not inherit them)."""
+    User = get_user_model()
+    users = User.objects.filter(**{f"{username_field()}__in": list(user_ids)})
+    for related in (User.groups.through, UserObjectPermission):
+        related.objects.filter(user__in=users)._raw_delete(related.objects.db)

@@ -156,9 +156,9 @@ def test_delete_group_revokes_membership(api):
     assert api.as_user("bob").get("/buckets/shop/collections/c").status == 200
     api.delete("/buckets/shop/groups/staff")
     assert api.as_user("bob").get("/buckets/shop/collections/c").status == 403
-    # The URI stays in the ACL, inert.
+    # Its grants go with it (spec/04 allows it; issue 3 wants no dangling grant).
     acls = api.get("/buckets/shop/collections/c").json["permissions"]
-    assert acls["read"] == ["/buckets/shop/groups/staff"]
+    assert "read" not in acls
 
 
 def test_delete_bucket_list_purges_children(api):
