@@ -77,7 +77,44 @@ def basicauth_identifier(user: str, password: str) -> str:
     return hmac.new(secret, f"{user}:{password}".encode(), hashlib.sha256).hexdigest()
 
 
-POLICIES: dict[str, Policy] = {"basicauth": BasicAuthPolicy()}
+class DjangoSessionPolicy:
+    """The host site's logged-in users (session cookie): user id `django:<username>`.
+
+    Only useful when the apps are embedded in a site with Django's session and
+    authentication middleware. A cookie is sent by browsers on their own, so unsafe methods
+    must carry the site's CSRF token, exactly as for the site's own forms.
+    """
+
+    name = "django"
+
+    def authenticate(self, request: HttpRequest) -> str | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            reason = csrf_failure(request)
+            if reason is not None:
+                from core import errors
+
+                raise errors.KintoError(403, errors.ERRNO.FORBIDDEN, f"CSRF Failed: {reason}")
+        return user.get_username()
+
+
+def csrf_failure(request: HttpRequest) -> str | None:
+    """Why Django's CSRF protection refuses this request, or None when it passes."""
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    reasons: list[str] = []
+
+    class Check(CsrfViewMiddleware):
+        def _reject(self, request: HttpRequest, reason: str) -> None:
+            reasons.append(reason)
+
+    Check(lambda request: None).process_view(request, None, (), {})
+    return reasons[0] if reasons else None
+
+
+POLICIES: dict[str, Policy] = {"basicauth": BasicAuthPolicy(), "django": DjangoSessionPolicy()}
 
 
 def register_policy(policy: Policy) -> None:
