@@ -28,8 +28,10 @@ MAX_QUERIES = {
     "DELETE list page": 20,
 }
 EXTRA = {
-    "bucket": {"DELETE": 15, "DELETE list": 12, "DELETE list page": 12},
+    "bucket": {"DELETE": 18, "DELETE list": 15, "DELETE list page": 15},
     "collection": {"DELETE": 4, "DELETE list": 4, "DELETE list page": 4},
+    # The group's principal goes: memberships, its grants, its permissions, the group row.
+    "group": {"DELETE": 3, "DELETE list": 3, "DELETE list page": 3},
 }
 GROUP_MEMBERS_EXTRA = 5
 
