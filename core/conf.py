@@ -143,6 +143,14 @@ def guess_coercion(name: str) -> Callable[[Any], Any]:
 kinto_settings = KintoSettings()
 
 
+def plugin_enabled(setting: str, module: str) -> bool:
+    """An optional feature switched on by its `<feature>_enabled` setting or, as in the
+    reference server's configuration files, by naming its module in `includes`."""
+    return kinto_settings.get(setting, False, as_bool) or module in kinto_settings.get(
+        "includes", [], as_list
+    )
+
+
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting == "KINTO":
         kinto_settings.reset()

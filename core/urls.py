@@ -7,10 +7,14 @@ endpoints, and the catch-all that redirects trailing slashes and answers JSON 40
 
 from __future__ import annotations
 
-from django.apps import apps
-from django.urls import include, path, re_path
+from collections.abc import Callable
+from typing import Any
 
-from core import views
+from django.apps import apps
+from django.urls import URLPattern, include, path, re_path
+from django.urls.resolvers import RegexPattern
+
+from core import flush, views
 
 app_name = "kinto"
 
@@ -21,6 +25,25 @@ def resource_urls(viewset: type, plural_route: str, object_route: str, name: str
         path(plural_route, viewset.as_view(endpoint="plural"), name=f"{name}-plural"),
         path(object_route, viewset.as_view(endpoint="object"), name=f"{name}-object"),
     ]
+
+
+class SwitchedPattern(RegexPattern):
+    """A route that exists only while `enabled()` says so: an optional feature switched off
+    by a setting leaves its paths to the routes after it (or to the JSON 404)."""
+
+    def __init__(self, regex: str, enabled: Callable[[], bool], name: str | None = None) -> None:
+        super().__init__(regex, name=name, is_endpoint=True)
+        self.enabled = enabled
+
+    def match(self, path: str) -> Any:
+        return super().match(path) if self.enabled() else None
+
+
+def switched_route(
+    regex: str, view: Callable[..., Any], enabled: Callable[[], bool], name: str
+) -> URLPattern:
+    """`re_path(regex, view)` that answers only while the feature is enabled."""
+    return URLPattern(SwitchedPattern(regex, enabled, name=name), view, name=name)
 
 
 def app_patterns() -> list:
@@ -39,6 +62,7 @@ urlpatterns = [
     path("__version__", views.VersionView.as_view(), name="version"),
     path("contribute.json", views.ContributeView.as_view(), name="contribute"),
     path("batch", views.BatchView.as_view(), name="batch"),
+    switched_route(r"^__flush__$", flush.FlushView.as_view(), flush.flush_enabled, "flush"),
     *app_patterns(),
     # `[\s\S]`, not `.`: an unknown path holding a newline still gets the JSON 404.
     re_path(r"^(?P<path>[\s\S]*)$", views.not_found, name="not-found"),

@@ -161,7 +161,8 @@ if PRODUCTION:
         problems.append("KINTO_USERID_HMAC_SECRET is not set (the development secret is refused)")
     if DEBUG:
         problems.append("KINTO_DEBUG is on")
-    if config.as_bool(KINTO.get("flush_endpoint_enabled", "false")):
+    flush_included = "kinto.plugins.flush" in config.as_list(KINTO.get("includes", ""))
+    if config.as_bool(KINTO.get("flush_endpoint_enabled", "false")) or flush_included:
         problems.append("KINTO_FLUSH_ENDPOINT_ENABLED would let anyone erase all data")
     if not ALLOWED_HOSTS:
         problems.append("KINTO_ALLOWED_HOSTS is empty")

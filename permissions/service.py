@@ -32,6 +32,7 @@ __all__ = [
     "set_group_members",
     "forget_groups",
     "revoke_users",
+    "forget_everything",
 ]
 
 
@@ -164,3 +165,9 @@ def forget_groups(
 def revoke_users(user_ids: Iterable[str]) -> None:
     """Remove every grant and membership of these user ids (deleted accounts)."""
     store.revoke_users(user_ids)
+
+
+def forget_everything(models_with_acls: Iterable[type[models.Model]]) -> None:
+    """Erase every ACL on objects of these types and every principal the engine created (the
+    flush endpoint); a host site's own users and permissions are kept."""
+    store.forget_everything(models_with_acls)

@@ -346,3 +346,18 @@ def revoke_users(user_ids: Iterable[str]) -> None:
     users = User.objects.filter(**{f"{username_field()}__in": list(user_ids)})
     for related in (User.groups.through, UserObjectPermission):
         related.objects.filter(user__in=users)._raw_delete(related.objects.db)
+
+
+def forget_everything(models_with_acls: Iterable[type[models.Model]]) -> None:
+    """Delete every ACL on objects of these types and the principals this module created:
+    group principals (`system.*`, group URIs) and the users standing for user ids, which
+    have an empty password. A host site's own users, groups and object permissions stay."""
+    content_types = [content_type_id(model) for model in models_with_acls]
+    for acl_model in (UserObjectPermission, GroupObjectPermission):
+        acl_model.objects.filter(content_type_id__in=content_types)._raw_delete(
+            acl_model.objects.db
+        )
+    Group.objects.filter(Q(name__startswith="system.") | Q(name__startswith="/")).delete()
+    User = get_user_model()
+    if any(field.name == "password" for field in User._meta.concrete_fields):
+        User.objects.filter(password="").delete()

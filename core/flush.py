@@ -1,0 +1,79 @@
+"""`POST /__flush__` (spec/07): erase every stored object, ACL and cached value, for test
+servers. Off unless `flush_endpoint_enabled` (refused in production mode) or `includes`
+names `kinto.plugins.flush`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.apps import apps
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.http import HttpResponse
+
+from core import capabilities
+from core.conf import plugin_enabled
+from core.http import json_response
+from core.models import ListTimestamp, ResourceModel
+from core.signals import server_flushed
+from core.views import UtilityView
+from permissions import service as permissions
+
+
+def flush_enabled() -> bool:
+    return plugin_enabled("flush_endpoint_enabled", "kinto.plugins.flush")
+
+
+def resource_models() -> list[type[ResourceModel]]:
+    """Every concrete resource type of the installed apps, children before their parents."""
+
+    def depth(model: type[ResourceModel]) -> int:
+        level = 0
+        while model.parent_field:
+            model = model._meta.get_field(model.parent_field).related_model
+            level += 1
+        return level
+
+    found = [model for model in apps.get_models() if issubclass(model, ResourceModel)]
+    return sorted(found, key=depth, reverse=True)
+
+
+def flush_everything() -> None:
+    """Erase all objects, list timestamps, ACLs, engine principals and the cache in one
+    transaction; `server_flushed` is sent once it has committed."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Writers lock their list's timestamp row first: waiting for those under way and
+            # holding the others back until the flush commits leaves no half-erased state.
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {ListTimestamp._meta.db_table} IN EXCLUSIVE MODE")
+        models = resource_models()
+        for model in models:
+            model.on_purged(model.objects.all())
+        permissions.forget_everything(models)
+        for model in models:
+            model.objects.all().delete()
+        ListTimestamp.objects.all().delete()
+        cache.clear()
+        transaction.on_commit(lambda: server_flushed.send(sender=None), robust=True)
+
+
+class FlushView(UtilityView):
+    """`POST /__flush__`: 202 `{}`; no authentication (development and test servers only)."""
+
+    allowed_methods = ("POST",)
+    body_types: ClassVar[dict[str, tuple[str, ...]]] = {}  # no body: any Content-Type will do
+
+    def post(self, request: Any) -> HttpResponse:
+        flush_everything()
+        return json_response({}, 202)
+
+
+capabilities.register(
+    capabilities.Feature(
+        name="flush_endpoint",
+        description="POST /__flush__ erases every object, permission and cached value.",
+        url="https://kinto.readthedocs.io/en/latest/api/1.x/flush.html",
+        enabled=flush_enabled,
+    )
+)
