@@ -54,6 +54,10 @@ def route_view(match: ResolverMatch | None) -> Any:
     if match is None:
         return None
     view_class = getattr(match.func, "view_class", None)
+    route_target = getattr(view_class, "route_target", None)
+    if route_target is not None:
+        # An alias route (the personal `default` bucket) answers as the route it stands for.
+        return route_view(route_target(match))
     if view_class is None or not hasattr(view_class, "exposed_headers"):
         return None
     return view_class(**getattr(match.func, "view_initkwargs", {}))

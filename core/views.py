@@ -346,7 +346,7 @@ class BatchView(UtilityView):
             responses = []
             try:
                 with transaction.atomic():
-                    timestamps.lock_scopes_in_order(written_lists(subrequests, root))
+                    timestamps.lock_scopes_in_order(written_lists(subrequests, root, outer))
                     for sub in subrequests:
                         responses.append(run_subrequest(outer, sub, root))
             except BatchAborted as aborted:
@@ -364,8 +364,12 @@ class BatchView(UtilityView):
         return json_response({"responses": responses})
 
 
-def written_lists(subrequests: list[dict[str, Any]], root: str) -> list[str]:
-    """The list paths (scopes) that the batch's write sub-requests address."""
+def written_lists(subrequests: list[dict[str, Any]], root: str, request: HttpRequest) -> list[str]:
+    """The list paths (scopes) that the batch's write sub-requests address.
+
+    An alias path (the personal `default` bucket) counts as the path it stands for, so that
+    batches naming one list in either way lock the same key.
+    """
     lists = []
     for sub in subrequests:
         if (sub.get("method") or "GET") not in WRITE_METHODS:
@@ -374,6 +378,12 @@ def written_lists(subrequests: list[dict[str, Any]], root: str) -> list[str]:
         path = path if path.startswith(root) else root + path
         try:
             match = resolve(unquote(path))
+            aliased_path = getattr(getattr(match.func, "view_class", None), "aliased_path", None)
+            if aliased_path is not None:
+                path = aliased_path(request, unquote(path))
+                if path is None:
+                    continue
+                match = resolve(path)
         except (Resolver404, ValueError):
             continue
         if (match.url_name or "").endswith("-object"):
