@@ -10,4 +10,5 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import checks, flush  # noqa: F401  (system checks, flush capability)
+        # Imported for their side effects: system checks, flush and permissions capabilities.
+        from core import checks, flush, permissions_endpoint  # noqa: F401

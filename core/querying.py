@@ -357,12 +357,12 @@ def parse_list_query(
             continue
         parsed = parse_filter(param, raw)
         if known_fields is not None and parsed.path[0] not in known_fields:
-            raise errors.invalid("querystring", param, f"Unknown filter field '{parsed.field}'")
+            raise errors.invalid("querystring", param, f"Unknown filter field '{param}'")
         query.filters.append(parsed)
     if known_fields is not None:
         for sort in query.sort:
             if sort.path[0] not in known_fields:
-                raise errors.invalid("querystring", "_sort", f"Unknown sort field '{sort.field}'")
+                raise errors.invalid("querystring", None, f"Unknown sort field '{sort.field}'")
     if not any(s.field == "last_modified" for s in query.sort):
         query.sort.append(Sort("last_modified", True))
     return query

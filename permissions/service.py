@@ -7,6 +7,7 @@ stays behind `permissions.store`. A permission check, inherited rights included,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -33,6 +34,8 @@ __all__ = [
     "forget_groups",
     "revoke_users",
     "forget_everything",
+    "grants_query",
+    "acl_entry_count",
 ]
 
 
@@ -171,3 +174,15 @@ def forget_everything(models_with_acls: Iterable[type[models.Model]]) -> None:
     """Erase every ACL on objects of these types and every principal the engine created (the
     flush endpoint); a host site's own users and permissions are kept."""
     store.forget_everything(models_with_acls)
+
+
+def grants_query(identity: Identity, model: type[models.Model]) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) selecting `(object_pk, codename)` of every ACL entry, on
+    objects of `model`, that names one of the caller's principals: a subquery that the
+    `/permissions` listing joins with the object tables."""
+    return store.granted_acls_sql(model, identity.user_id, _group_principals(identity))
+
+
+def acl_entry_count() -> int:
+    """How many ACL entries are stored, for reports and benchmarks."""
+    return store.count_acl_entries()
