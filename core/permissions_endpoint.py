@@ -103,8 +103,11 @@ def literal(text: str) -> str:
 
 def text_sql(expression: str) -> str:
     """Strings compared in code-point order on both databases: object ids are `C`-collated
-    on PostgreSQL, and every branch of the listing must agree on one collation."""
-    return f'({expression}) COLLATE "C"' if connection.vendor == "postgresql" else expression
+    on PostgreSQL. Every branch of the listing has exactly this type and collation, so that
+    PostgreSQL pushes filters down into each branch."""
+    if connection.vendor == "postgresql":
+        return f'CAST({expression} AS TEXT) COLLATE "C"'
+    return expression
 
 
 def resource_models() -> list[type[ResourceModel]]:
@@ -197,6 +200,10 @@ def settings_grants(
     return on_all, root
 
 
+def json_list(items: list[str]) -> str:
+    return jsonutil.dumps(items).decode()
+
+
 def constant(rank: int, op: str, expected: int) -> str:
     """How a field of one JSON type compares with a value of another (spec/03 type ranks)."""
     if rank == expected:  # both absent
@@ -220,9 +227,8 @@ class Listing:
     and expanded, then joined with the object's table and its parents' to build the URI.
 
     `objects` has a text column per string field (NULL when the entry has no such field) and
-    `mask`, the entry's permissions as bits. Filters and sorts read the columns with the
-    type-rank semantics of every list (spec/03); `permissions` is spelled out as a JSON array
-    for the returned page, and for filters and sorts that name it.
+    `permissions`, a JSON array. Filters and sorts read the columns with the type-rank
+    semantics of every list (spec/03), and only the page is rendered to JSON.
     """
 
     def __init__(self, identity: permissions.Identity) -> None:
@@ -237,25 +243,37 @@ class Listing:
     def build(
         self, identity: permissions.Identity, models: list[type[ResourceModel]]
     ) -> tuple[str, list[Any]]:
-        null = "CAST(NULL AS TEXT)" if self.postgres else "NULL"
+        null = text_sql("NULL")
         as_integer = "BIGINT" if self.postgres else "INTEGER"
         on_all, root = settings_grants(identity, models)
         # Each permission is a bit: an object's permissions are the OR of its grants' masks,
-        # an aggregate without sorting; names are spelled out for the returned page only.
+        # an aggregate without sorting, and each reachable mask has its JSON array ready.
         acls = {(m.resource_name, acl) for m in models for acl in m.acl_names}
         expansions = {key: IMPLIED.get(key, (key[1],)) for key in sorted(acls)}
         names = sorted({n for implied in expansions.values() for n in implied} | set(root))
         bits = {name: 1 << index for index, name in enumerate(names)}
+        acl_masks = {key: sum(bits[n] for n in implied) for key, implied in expansions.items()}
         masks = ", ".join(
-            f"({text_sql(literal(name))}, {text_sql(literal(acl))}, {sum(bits[n] for n in implied)})"
-            for (name, acl), implied in expansions.items()
+            f"({text_sql(literal(name))}, {text_sql(literal(acl))}, {mask})"
+            for (name, acl), mask in acl_masks.items()
         )
-        names_values = ", ".join(
-            f"({text_sql(literal(name))}, {bit})" for name, bit in bits.items()
+        reachable = {sum(bits[name] for name in root)} if root else set()
+        for resource_name in {name for name, _ in acl_masks}:
+            combinations = {0}
+            for (name, _), mask in acl_masks.items():
+                if name == resource_name:
+                    combinations |= {combination | mask for combination in combinations}
+            reachable |= combinations - {0}
+        as_json = "CAST({} AS jsonb)" if self.postgres else "{}"
+        sets = ", ".join(
+            f"({mask}, "
+            + as_json.format(literal(json_list([n for n, bit in bits.items() if mask & bit])))
+            + ")"
+            for mask in sorted(reachable)
         )
         ctes = [
             f"masks(resource_name, codename, mask) AS (VALUES {masks})",
-            f"permission_names(name, bit) AS (VALUES {names_values})",
+            f"permission_sets(mask, permissions) AS (VALUES {sets})",
         ]
         if self.postgres:
             union = "bit_or(m.mask)"
@@ -296,38 +314,31 @@ class Listing:
             mask = sum(bits[name] for name in root)
             branches.append(f"SELECT {', '.join(values)}, {mask}")
         columns = ", ".join(self.string_fields)
-        ctes.append(f"objects({columns}, mask) AS ({' UNION ALL '.join(branches)})")
+        selected = ", ".join(f"e.{column}" for column in self.string_fields)
+        ctes += [
+            f"entries({columns}, mask) AS ({' UNION ALL '.join(branches)})",
+            f"objects({columns}, permissions) AS (SELECT {selected}, s.permissions"
+            f" FROM entries e JOIN permission_sets s ON s.mask = e.mask)",
+        ]
         return "WITH " + ", ".join(ctes) + " ", params
 
     # Expressions over a row `o` of `objects`.
 
-    def permissions_json(self) -> str:
-        """The entry's permissions, spelled out from its mask, as a JSON array."""
-        if self.postgres:
-            return (
-                "(SELECT jsonb_agg(n.name ORDER BY n.name) FROM permission_names n"
-                " WHERE (o.mask & n.bit) <> 0)"
-            )
-        return (
-            "(SELECT json_group_array(n.name) FROM permission_names n WHERE (o.mask & n.bit) <> 0)"
-        )
-
     def entry_json(self) -> str:
         """The entry as JSON text, without the fields it does not have."""
         pairs = ", ".join(f"{literal(c)}, o.{c}" for c in self.string_fields)
-        permissions_json = self.permissions_json()
         if self.postgres:
-            data = f"json_build_object({pairs}, 'permissions', {permissions_json})"
+            data = f"json_build_object({pairs}, 'permissions', o.permissions)"
             return f"json_strip_nulls({data})::text"
         # A merge patch drops the null members.
-        return f"json_patch('{{}}', json_object({pairs}, 'permissions', json({permissions_json})))"
+        return f"json_patch('{{}}', json_object({pairs}, 'permissions', json(o.permissions)))"
 
     def json_columns(self) -> dict[str, str]:
         """`permissions` as a JSON document, for the JSON dialect (`data -> 'permissions'`)."""
         if self.postgres:
-            data = f"jsonb_build_object('permissions', {self.permissions_json()})"
+            data = "jsonb_build_object('permissions', o.permissions)"
         else:
-            data = f"json_object('permissions', json({self.permissions_json()}))"
+            data = "json_object('permissions', json(o.permissions))"
         return {"data": data, "deleted": "FALSE"}
 
     def column(self, path: list[str]) -> str | None:
