@@ -8,6 +8,7 @@ touches the guardian, user and group tables.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -394,14 +395,21 @@ def granted_acls_sql(
         params += [type_id, user_id]
     if group_principals:
         groups = Group._meta
-        placeholders = ", ".join(["%s"] * len(group_principals))
+        # One parameter, however many groups the caller is in (SQLite binds at most 32766).
+        if connection.vendor == "postgresql":
+            names, names_param = "= ANY(%s)", list(group_principals)
+        else:
+            names, names_param = (
+                "IN (SELECT value FROM json_each(%s))",
+                json.dumps(list(group_principals)),
+            )
         parts.append(
             f"{selected} FROM {qn(GroupObjectPermission._meta.db_table)} p {permission}"
             f" JOIN {qn(groups.db_table)} g ON g.{qn(groups.pk.column)} = p.{qn('group_id')}"
             f" WHERE p.{qn('content_type_id')} = %s"
-            f" AND g.{qn(groups.get_field('name').column)} IN ({placeholders})"
+            f" AND g.{qn(groups.get_field('name').column)} {names}"
         )
-        params += [type_id, *group_principals]
+        params += [type_id, names_param]
     if not parts:
         # Nobody to look for: a statement that selects nothing (still valid SQL to embed).
         parts.append("SELECT NULL AS object_pk, NULL AS codename WHERE 1 = 0")

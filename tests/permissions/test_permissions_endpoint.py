@@ -474,6 +474,14 @@ def test_list_headers(api, shop):
     assert api.get("/permissions", headers={"If-None-Match": etag}).status == 200
 
 
+def test_read_only_servers_list_too(api, shop, kinto_settings):
+    kinto_settings(readonly=True)
+    response = api.get("/permissions")
+    assert response.status == 200
+    assert len(response.data) == 5
+    assert api.head("/permissions").status == 200
+
+
 def test_head(api, shop):
     response = api.head("/permissions")
     assert response.status == 200
