@@ -455,29 +455,45 @@ class PermissionsView(ProtocolView):
             raise self.deny()
         query, fields = self.list_query()
         listing = Listing(self.identity)
-        where, where_params = listing.where(query)
         headers = {
             **timestamp_headers(self.list_timestamp()),
             "Cache-Control": "no-cache, no-store",
         }
         if head:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"{listing.sql}SELECT COUNT(*) FROM objects o WHERE {where}",
-                    [*listing.params, *where_params],
-                )
-                total = str(cursor.fetchone()[0])
-            headers["Total-Objects"] = headers["Total-Records"] = total
-            response = HttpResponse(status=200, content_type="application/json")
-            for name, value in headers.items():
-                response[name] = value
-            return expose(response, *LIST_EXPOSED, *TOTALS_EXPOSED)
+            return self.count_response(listing, query, headers)
+        return self.page_response(listing, query, fields, headers)
+
+    def count_response(
+        self, listing: Listing, query: querying.ListQuery, headers: dict[str, str]
+    ) -> HttpResponse:
+        """HEAD: how many entries match the filters (`Total-Objects`), without a body."""
+        where, where_params = listing.where(query)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"{listing.sql}SELECT COUNT(*) FROM objects o WHERE {where}",
+                [*listing.params, *where_params],
+            )
+            total = str(cursor.fetchone()[0])
+        headers["Total-Objects"] = headers["Total-Records"] = total
+        response = HttpResponse(status=200, content_type="application/json")
+        for name, value in headers.items():
+            response[name] = value
+        return expose(response, *LIST_EXPOSED, *TOTALS_EXPOSED)
+
+    def page_response(
+        self,
+        listing: Listing,
+        query: querying.ListQuery,
+        fields: list[str] | None,
+        headers: dict[str, str],
+    ) -> HttpResponse:
+        """GET: one page, chosen on the columns; only its entries are rendered to JSON."""
+        where, where_params = listing.where(query)
         if query.token is not None:
             after, after_params = listing.after(query.sort, query.token["last_object"])
             where, where_params = f"({where}) AND {after}", [*where_params, *after_params]
         order, order_params = listing.order(query.sort)
         limit = self.effective_limit(query)
-        # The page is chosen on the columns; only its entries are rendered to JSON.
         sql = (
             f"{listing.sql}SELECT {listing.entry_json()} FROM (SELECT * FROM objects o"
             f" WHERE {where} ORDER BY {order} LIMIT %s) o ORDER BY {order}"
@@ -504,8 +520,8 @@ class PermissionsView(ProtocolView):
         self._params = querying.querystring_params(request.META.get("QUERY_STRING", ""))
         known = {*DECLARED_FIELDS, *IGNORED_FIELDS}
         query = querying.parse_list_query(self._params, known)
-        query.filters = [f for f in query.filters if f.field not in IGNORED_FIELDS]
-        query.sort = [s for s in query.sort if s.field not in IGNORED_FIELDS]
+        query.filters = [f for f in query.filters if f.path[0] not in IGNORED_FIELDS]
+        query.sort = [s for s in query.sort if s.path[0] not in IGNORED_FIELDS]
         if not query.sort:
             query.sort = [querying.Sort("uri", descending=True)]
         if not any(s.field == "uri" for s in query.sort):
