@@ -36,12 +36,21 @@ GRANTED_BY: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
 }
 
 # Settings that grant a permission on every object of a type: `<type>_<perm>_principals`.
-# Holding write implies read, as it does through ACLs.
+# Holding write implies read, as it does through ACLs, and creating below a parent (the
+# parent's `write` grants `<type>:create`; as the reference). Types without a parent
+# (buckets, accounts) are created only through their `create` setting.
 SETTINGS_IMPLIED: dict[str, tuple[str, ...]] = {
     "read": ("read", "write"),
     "write": ("write",),
-    "create": ("create",),
+    "create": ("create", "write"),
 }
+ROOT_SETTINGS_IMPLIED: dict[str, tuple[str, ...]] = {**SETTINGS_IMPLIED, "create": ("create",)}
+
+
+def settings_implying(resource_name: str, permission: str) -> tuple[str, ...]:
+    """The `<type>_<perm>_principals` settings that grant `permission` on `resource_name`."""
+    table = SETTINGS_IMPLIED if PARENT_RESOURCE.get(resource_name) else ROOT_SETTINGS_IMPLIED
+    return table[permission]
 
 
 def granting_acls(resource_name: str, permission: str) -> dict[str, tuple[str, ...]]:

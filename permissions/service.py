@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from core.conf import kinto_settings
 from permissions import store
 from permissions.auth import ANONYMOUS, AUTHENTICATED, EVERYONE, Identity, authenticate
-from permissions.inheritance import GRANTED_BY, SETTINGS_IMPLIED, acl_key
+from permissions.inheritance import GRANTED_BY, acl_key, settings_implying
 
 __all__ = [
     "Identity",
@@ -60,7 +60,7 @@ def principals_for(request: HttpRequest) -> Identity:
 
 def setting_grants(identity: Identity, resource_name: str, permission: str) -> bool:
     """Whether a `<type>_<perm>_principals` setting grants this permission to the caller."""
-    for implied in SETTINGS_IMPLIED[permission]:
+    for implied in settings_implying(resource_name, permission):
         allowed = kinto_settings.principals(f"{resource_name}_{implied}_principals")
         if allowed and not set(allowed).isdisjoint(identity.principals):
             return True
