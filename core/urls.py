@@ -15,6 +15,7 @@ from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RegexPattern
 
 from core import flush, views
+from core.openapi import OpenAPIView
 from core.permissions_endpoint import PermissionsView
 
 app_name = "kinto"
@@ -62,6 +63,7 @@ urlpatterns = [
     path("__lbheartbeat__", views.LBHeartbeatView.as_view(), name="lbheartbeat"),
     path("__version__", views.VersionView.as_view(), name="version"),
     path("contribute.json", views.ContributeView.as_view(), name="contribute"),
+    path("__api__", OpenAPIView.as_view(), name="openapi"),
     path("batch", views.BatchView.as_view(), name="batch"),
     path("permissions", PermissionsView.as_view(), name="permissions"),
     switched_route(r"^__flush__$", flush.FlushView.as_view(), flush.flush_enabled, "flush"),
