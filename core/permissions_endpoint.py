@@ -246,17 +246,14 @@ class Listing:
         null = text_sql("NULL")
         as_integer = "BIGINT" if self.postgres else "INTEGER"
         on_all, root = settings_grants(identity, models)
-        # Each permission is a bit: an object's permissions are the OR of its grants' masks,
-        # an aggregate without sorting, and each reachable mask has its JSON array ready.
+        # Each permission is a bit: an object's permissions are the OR of its grants' masks
+        # (an aggregate without sorting), spelled out as a JSON array for the returned page
+        # by a CASE over every reachable mask.
         acls = {(m.resource_name, acl) for m in models for acl in m.acl_names}
         expansions = {key: IMPLIED.get(key, (key[1],)) for key in sorted(acls)}
         names = sorted({n for implied in expansions.values() for n in implied} | set(root))
         bits = {name: 1 << index for index, name in enumerate(names)}
         acl_masks = {key: sum(bits[n] for n in implied) for key, implied in expansions.items()}
-        masks = ", ".join(
-            f"({text_sql(literal(name))}, {text_sql(literal(acl))}, {mask})"
-            for (name, acl), mask in acl_masks.items()
-        )
         reachable = {sum(bits[name] for name in root)} if root else set()
         for resource_name in {name for name, _ in acl_masks}:
             combinations = {0}
@@ -265,20 +262,16 @@ class Listing:
                     combinations |= {combination | mask for combination in combinations}
             reachable |= combinations - {0}
         as_json = "CAST({} AS jsonb)" if self.postgres else "{}"
-        sets = ", ".join(
-            f"({mask}, "
+        self.permission_sets = " ".join(
+            f"WHEN {mask} THEN "
             + as_json.format(literal(json_list([n for n, bit in bits.items() if mask & bit])))
-            + ")"
             for mask in sorted(reachable)
         )
-        ctes = [
-            f"masks(resource_name, codename, mask) AS (VALUES {masks})",
-            f"permission_sets(mask, permissions) AS (VALUES {sets})",
-        ]
         if self.postgres:
-            union = "bit_or(m.mask)"
+            union = "bit_or({0})"
         else:
-            union = " | ".join(f"MAX(m.mask & {bit})" for bit in bits.values())
+            union = " | ".join(f"MAX({{0}} & {bit})" for bit in bits.values())
+        ctes: list[str] = []
         params: list[Any] = []
         branches: list[str] = []
         for index, model in enumerate(models):
@@ -292,14 +285,19 @@ class Listing:
                     grants.append(
                         f"SELECT CAST({src.pk} AS TEXT), {literal(codename)} FROM {src.table}"
                     )
+            # The permissions each ACL name of this type implies (others imply nothing:
+            # Django's own model permissions, for instance).
+            acl_mask = " ".join(
+                f"WHEN {literal(acl)} THEN {value}"
+                for (name, acl), value in acl_masks.items()
+                if name == model.resource_name
+            )
             ctes += [
                 f"grants{index}(object_pk, codename) AS ({' UNION ALL '.join(grants)})",
-                # One row per object, with everything it grants (unknown ACL names, such as
-                # Django's own model permissions, grant nothing).
-                f"granted{index}(object_pk, mask) AS (SELECT g.object_pk, {union}"
-                f" FROM grants{index} g JOIN masks m"
-                f" ON m.resource_name = {text_sql(literal(model.resource_name))}"
-                f" AND m.codename = {text_sql('g.codename')} GROUP BY g.object_pk)",
+                # One row per object, with everything it grants.
+                f"granted{index}(object_pk, mask) AS (SELECT g.object_pk,"
+                f" {union.format(f'(CASE g.codename {acl_mask} END)')}"
+                f" FROM grants{index} g GROUP BY g.object_pk)",
             ]
             ids = [text_sql(src.ids[c]) if c in src.ids else null for c in self.string_fields[2:]]
             values = [text_sql(src.uri), text_sql(literal(model.resource_name)), *ids]
@@ -311,34 +309,34 @@ class Listing:
         if root:
             values = [text_sql(literal(ROOT_URI)), text_sql(literal("root"))]
             values += [null] * (len(self.string_fields) - 2)
-            mask = sum(bits[name] for name in root)
-            branches.append(f"SELECT {', '.join(values)}, {mask}")
+            root_mask = sum(bits[name] for name in root)
+            branches.append(f"SELECT {', '.join(values)}, {root_mask}")
         columns = ", ".join(self.string_fields)
-        selected = ", ".join(f"e.{column}" for column in self.string_fields)
-        ctes += [
-            f"entries({columns}, mask) AS ({' UNION ALL '.join(branches)})",
-            f"objects({columns}, permissions) AS (SELECT {selected}, s.permissions"
-            f" FROM entries e JOIN permission_sets s ON s.mask = e.mask)",
-        ]
+        ctes.append(f"objects({columns}, mask) AS ({' UNION ALL '.join(branches)})")
         return "WITH " + ", ".join(ctes) + " ", params
 
     # Expressions over a row `o` of `objects`.
 
+    def permissions_json(self) -> str:
+        """The entry's permissions as a JSON array: its mask spelled out."""
+        return f"(CASE o.mask {self.permission_sets} END)"
+
     def entry_json(self) -> str:
         """The entry as JSON text, without the fields it does not have."""
         pairs = ", ".join(f"{literal(c)}, o.{c}" for c in self.string_fields)
+        permissions_json = self.permissions_json()
         if self.postgres:
-            data = f"json_build_object({pairs}, 'permissions', o.permissions)"
+            data = f"json_build_object({pairs}, 'permissions', {permissions_json})"
             return f"json_strip_nulls({data})::text"
         # A merge patch drops the null members.
-        return f"json_patch('{{}}', json_object({pairs}, 'permissions', json(o.permissions)))"
+        return f"json_patch('{{}}', json_object({pairs}, 'permissions', json({permissions_json})))"
 
     def json_columns(self) -> dict[str, str]:
         """`permissions` as a JSON document, for the JSON dialect (`data -> 'permissions'`)."""
         if self.postgres:
-            data = "jsonb_build_object('permissions', o.permissions)"
+            data = f"jsonb_build_object('permissions', {self.permissions_json()})"
         else:
-            data = "json_object('permissions', json(o.permissions))"
+            data = f"json_object('permissions', json({self.permissions_json()}))"
         return {"data": data, "deleted": "FALSE"}
 
     def column(self, path: list[str]) -> str | None:
