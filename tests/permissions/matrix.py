@@ -820,6 +820,21 @@ def cells_for(resource: str) -> list[Cell]:
     return CELLS + (MISSING_PARENT_CELLS if resource != "bucket" else [])
 
 
+def profile(world: World, caller: Caller, cells: Iterable[Cell]) -> tuple:
+    """Everything the model expects a caller to see: callers with equal profiles are
+    indistinguishable to the server's code paths under test."""
+    expectations = []
+    for cell in cells:
+        e = cell.expect(world, caller)
+        shows_acls = e.acl_of is not None and world.sees_permissions(caller, e.acl_of.acls)
+        items = tuple(sorted(e.items)) if e.items is not None else None
+        expectations.append(
+            (e.status, e.errno, e.object_id, items, e.total, e.existing, e.next_page, shows_acls)
+        )
+    readable = tuple(sorted(p for p, o in world.objects.items() if world.can(caller, "read", o)))
+    return (caller.anonymous, readable, tuple(expectations))
+
+
 # --- running a cell and judging its outcome --------------------------------------------------
 
 
@@ -859,37 +874,59 @@ def outcome_of(response: Any) -> Outcome:
     )
 
 
+def request_of(world: World, cell: Cell) -> tuple[str, Any, dict[str, str]]:
+    path = cell.path(world)
+    body = cell.body(world) if cell.body else None
+    headers = cell.headers(world) if cell.headers else {}
+    return path, body, headers
+
+
+def request_text_of(world: World, cell: Cell) -> str:
+    """What the caller itself sent: ids found there are not secrets it discovered."""
+    path, body, headers = request_of(world, cell)
+    return path + json.dumps(body) + json.dumps(headers)
+
+
 def run(built: Built, caller: Caller, cell: Cell, batch: bool = False) -> tuple[Outcome, str]:
     """Send a cell's request (directly or as the only sub-request of a batch)."""
-    w = built.world
-    path = cell.path(w)
-    body = cell.body(w) if cell.body else None
-    headers = cell.headers(w) if cell.headers else {}
-    request_text = path + json.dumps(body) + json.dumps(headers)
-    if not batch:
-        response = built.api.request(
-            cell.method,
-            path,
-            body,
-            headers=headers,
-            content_type=cell.content_type if body is not None else None,
-            user=caller.auth,
-        )
-        return outcome_of(response), request_text
-    sub: dict[str, Any] = {"method": cell.method, "path": path}
-    if headers:
-        sub["headers"] = headers
-    if body is not None:
-        sub["body"] = body
-    response = built.api.request("POST", "/batch", {"requests": [sub]}, user=caller.auth)
-    assert response.status == 200, response
-    item = response.json["responses"][0]
-    outer = outcome_of(response)
-    item_body = item["body"] if item["body"] != "" else None
-    outcome = Outcome(
-        item["status"], Headers(item["headers"]), item_body, outer.raw_body, outer.raw_headers
+    if batch:
+        return run_batch(built, caller, [cell])[0]
+    path, body, headers = request_of(built.world, cell)
+    response = built.api.request(
+        cell.method,
+        path,
+        body,
+        headers=headers,
+        content_type=cell.content_type if body is not None else None,
+        user=caller.auth,
     )
-    return outcome, request_text
+    return outcome_of(response), request_text_of(built.world, cell)
+
+
+def run_batch(built: Built, caller: Caller, cells: list[Cell]) -> list[tuple[Outcome, str]]:
+    """Send cells as the sub-requests of one batch; each outcome is judged on its own item
+    (its status, headers and body) plus the headers of the batch response."""
+    subrequests = []
+    for cell in cells:
+        path, body, headers = request_of(built.world, cell)
+        sub: dict[str, Any] = {"method": cell.method, "path": path}
+        if headers:
+            sub["headers"] = headers
+        if body is not None:
+            sub["body"] = body
+        subrequests.append(sub)
+    response = built.api.request("POST", "/batch", {"requests": subrequests}, user=caller.auth)
+    assert response.status == 200, response
+    outer = outcome_of(response)
+    outcomes = []
+    for cell, item in zip(cells, response.json["responses"], strict=True):
+        item_body = item["body"] if item["body"] != "" else None
+        raw = json.dumps(item, ensure_ascii=False) if len(cells) > 1 else outer.raw_body
+        outcome = Outcome(
+            item["status"], Headers(item["headers"]), item_body, raw, outer.raw_headers
+        )
+        outcomes.append((outcome, request_text_of(built.world, cell)))
+    return outcomes
 
 
 TOKEN = re.compile(r"_token=([^&\s\"']+)")
