@@ -261,12 +261,10 @@ class Listing:
                 if name == resource_name:
                     combinations |= {combination | mask for combination in combinations}
             reachable |= combinations - {0}
-        as_json = "CAST({} AS jsonb)" if self.postgres else "{}"
-        self.permission_sets = " ".join(
-            f"WHEN {mask} THEN "
-            + as_json.format(literal(json_list([n for n, bit in bits.items() if mask & bit])))
+        self.permission_sets = {
+            mask: json_list([n for n, bit in bits.items() if mask & bit])
             for mask in sorted(reachable)
-        )
+        }
         if self.postgres:
             union = "bit_or({0})"
         else:
@@ -274,6 +272,8 @@ class Listing:
         ctes: list[str] = []
         params: list[Any] = []
         branches: list[str] = []
+        # The fields each type of entry has, to render it without null members.
+        self.entry_fields = {"root": ["uri", "resource_name"]}
         for index, model in enumerate(models):
             src = source(model, f"t{index}_")
             # The caller's grants on objects of this type, and those of the settings.
@@ -299,6 +299,9 @@ class Listing:
                 f" {union.format(f'(CASE g.codename {acl_mask} END)')}"
                 f" FROM grants{index} g GROUP BY g.object_pk)",
             ]
+            self.entry_fields[model.resource_name] = [
+                c for c in self.string_fields if c in src.ids or c in ("uri", "resource_name")
+            ]
             ids = [text_sql(src.ids[c]) if c in src.ids else null for c in self.string_fields[2:]]
             values = [text_sql(src.uri), text_sql(literal(model.resource_name)), *ids]
             branches.append(
@@ -317,26 +320,34 @@ class Listing:
 
     # Expressions over a row `o` of `objects`.
 
-    def permissions_json(self) -> str:
+    def permissions_json(self, json_type: str = "jsonb") -> str:
         """The entry's permissions as a JSON array: its mask spelled out."""
-        return f"(CASE o.mask {self.permission_sets} END)"
+        as_json = f"CAST({{}} AS {json_type})" if self.postgres else "json({})"
+        cases = " ".join(
+            f"WHEN {mask} THEN {as_json.format(literal(names))}"
+            for mask, names in self.permission_sets.items()
+        )
+        return f"(CASE o.mask {cases} END)"
 
     def entry_json(self) -> str:
-        """The entry as JSON text, without the fields it does not have."""
-        pairs = ", ".join(f"{literal(c)}, o.{c}" for c in self.string_fields)
-        permissions_json = self.permissions_json()
-        if self.postgres:
-            data = f"json_build_object({pairs}, 'permissions', {permissions_json})"
-            return f"json_strip_nulls({data})::text"
-        # A merge patch drops the null members.
-        return f"json_patch('{{}}', json_object({pairs}, 'permissions', json({permissions_json})))"
+        """The entry as JSON text, with the fields its type has (no null members)."""
+        build = "json_build_object" if self.postgres else "json_object"
+        permissions_json = self.permissions_json("json")
+        cases = " ".join(
+            f"WHEN {literal(name)} THEN {build}("
+            + ", ".join(f"{literal(c)}, o.{c}" for c in fields)
+            + f", 'permissions', {permissions_json})"
+            for name, fields in self.entry_fields.items()
+        )
+        rendered = f"(CASE o.resource_name {cases} END)"
+        return f"{rendered}::text" if self.postgres else rendered
 
     def json_columns(self) -> dict[str, str]:
         """`permissions` as a JSON document, for the JSON dialect (`data -> 'permissions'`)."""
         if self.postgres:
             data = f"jsonb_build_object('permissions', {self.permissions_json()})"
         else:
-            data = f"json_object('permissions', json({self.permissions_json()}))"
+            data = f"json_object('permissions', {self.permissions_json()})"
         return {"data": data, "deleted": "FALSE"}
 
     def column(self, path: list[str]) -> str | None:
