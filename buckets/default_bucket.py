@@ -151,6 +151,7 @@ class DefaultBucketView(View):
         context = ActionContext(identity, events(request))
         in_batch = getattr(request, "kinto_in_batch", False)
         with transaction.atomic():
+            timestamps.enter_write()
             bucket = ensure(context, Bucket, None, bucket_id)
             if wants_collection:
                 ensure(context, Collection, bucket, collection_id)
@@ -223,9 +224,17 @@ def ensure(
 ) -> ResourceModel:
     """The live object, created when missing: no create permission needed, the caller gets
     `write`, and the creation is an ordinary action (timestamp, ACLs, `create` event)."""
-    timestamps.lock_scope(model.resource_name, parent.pk if parent is not None else 0)
     rows = model.objects.in_parent(parent).filter(object_id=object_id)
-    row = rows.select_for_update().first()
+    # No lock when it exists (the bucket, usually): a lock on its list, held until the
+    # request commits, would make concurrent requests of the same caller deadlock.
+    row = rows.filter(deleted=False).first()
+    if row is not None:
+        return row
+    # Creators queue on the list's lock, then look again (a new statement sees what the one
+    # before them committed). Not on the row: a lock on a bucket would block, until the end
+    # of this request, the commit of concurrent writers of collections inside it.
+    timestamps.lock_scope(model.resource_name, parent.pk if parent is not None else 0)
+    row = rows.first()
     if row is not None and not row.deleted:
         return row
     try:

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from django.apps import apps
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpResponse
 
-from core import capabilities
+from core import capabilities, timestamps
 from core.conf import plugin_enabled
 from core.http import json_response
 from core.models import ListTimestamp, ResourceModel
@@ -42,12 +42,9 @@ def flush_everything() -> None:
     """Erase all objects, list timestamps, ACLs, engine principals and the cache in one
     transaction; `server_flushed` is sent once it has committed."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Writers lock their list's timestamp row first: waiting for those under way and
-            # holding the others back until the flush commits leaves no half-erased state.
-            with connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {ListTimestamp._meta.db_table} IN EXCLUSIVE MODE")
         models = resource_models()
+        # No write is under way while everything is erased, and none starts before commit.
+        timestamps.exclude_writes()
         for model in models:
             model.on_purged(model.objects.all())
         permissions.forget_everything(models)

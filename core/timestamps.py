@@ -15,7 +15,7 @@ import time
 from django.db import connection
 
 from core import errors
-from core.conf import kinto_settings
+from core.conf import kinto_settings, plugin_enabled
 from core.models import ListTimestamp
 
 TABLE = ListTimestamp._meta.db_table
@@ -101,6 +101,34 @@ def lock_scope(resource_name: str, parent_key: int) -> None:
         )
 
 
+# Advisory lock (two-key form, apart from the batches' one-key locks) that every write
+# transaction holds shared while the flush endpoint is enabled; a flush takes it alone.
+WRITES_LOCK = (0x4B494E54, 1)
+
+
+def enter_write() -> None:
+    """Start of a write transaction, before it reads anything it writes below: wait while a
+    flush runs, and keep any flush waiting until this transaction ends (PostgreSQL).
+
+    A write that read its parents before a flush could otherwise store rows below them
+    after it. Only while `POST /__flush__` is enabled (test servers): otherwise, no cost.
+    """
+    if connection.vendor != "postgresql" or not plugin_enabled(
+        "flush_endpoint_enabled", "kinto.plugins.flush"
+    ):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(WRITES_LOCK))
+
+
+def exclude_writes() -> None:
+    """For the flush: wait for the writes under way, hold new ones back until commit."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(WRITES_LOCK))
+
+
 def lock_scopes_in_order(scopes: list[str]) -> None:
     """Lock the lists a batch will write, all at once and in one global order.
 
@@ -110,6 +138,7 @@ def lock_scopes_in_order(scopes: list[str]) -> None:
     """
     if connection.vendor != "postgresql" or not scopes:
         return
+    enter_write()
     keys = sorted(
         {
             int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big", signed=True)

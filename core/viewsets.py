@@ -233,6 +233,7 @@ class ResourceMixin(ProtocolView):
 
     def lock_scope(self) -> None:
         """Lock the list this write goes to before reading it (see `timestamps.lock_scope`)."""
+        timestamps.enter_write()
         parents = self.parents()
         if parents.missing is None:
             parent = parents.parent
