@@ -135,6 +135,7 @@ HIDDEN = {
     "record": "hide-r7",
 }
 MISSING_ID = "nobody-x7"
+DELETED = {"bucket": "del-b7", "collection": "del-c7", "group": "del-g7", "record": "del-r7"}
 MISSING_PARENT = {"collection": "/buckets/gone-b7", "group": "/buckets/gone-b7"}
 MISSING_PARENT["record"] = "/buckets/shop/collections/gone-c7"
 TEAM_BUCKET, TEAM_GROUP = "vault-b7", "team-g7"
@@ -194,6 +195,7 @@ class World:
     callers: dict[str, Caller] = field(default_factory=dict)
     timestamps: dict[str, int] = field(default_factory=dict)
     explicit_permissions: bool = True
+    tombstones: set[str] = field(default_factory=set)  # deleted siblings of the target
 
     def add(self, obj: Obj) -> Obj:
         self.objects[obj.path] = obj
@@ -386,6 +388,16 @@ def build_world(
     orders = world.named("collection", TARGET["collection"])
     for oid in (TARGET["record"], TWIN["record"], HIDDEN["record"]):
         store(Obj("record", oid, orders, acls_for("record", oid), marker()))
+    # A deleted sibling of the target, once shared like it: its tombstone is listed (with
+    # `_since`) to readers of the whole list only, since deleting an object drops its ACLs.
+    parent = world.target().parent
+    gone = Obj(resource, DELETED[resource], parent, acls_for(resource, TARGET[resource]), "")
+    acls = {name: sorted(principals) for name, principals in gone.acls.items() if principals}
+    data = {"members": []} if resource == "group" else {}
+    created = send("PUT", gone.path, {"data": data, "permissions": acls}, user=owner_auth)
+    assert created.status == 201, created
+    assert send("DELETE", gone.path, None, user=owner_auth).status == 200
+    world.tombstones.add(gone.oid)
     return Built(api, world, owner_auth)
 
 
@@ -572,6 +584,15 @@ def list_read(w: World, c: Caller) -> Expect:
     return deny(c) if items is None else Expect(200, items=items, next_page=False)
 
 
+def list_with_tombstones(w: World, c: Caller) -> Expect:
+    items = visible_items(w, c, w.resource, _parent(w), "read")
+    if items is None:
+        return deny(c)
+    if w.can_list(c, "read", w.resource, _parent(w)):
+        items |= w.tombstones
+    return Expect(200, items=items)
+
+
 def list_head(w: World, c: Caller) -> Expect:
     items = visible_items(w, c, w.resource, _parent(w), "read")
     return deny(c) if items is None else Expect(200, total=len(items))
@@ -729,6 +750,12 @@ CELLS: list[Cell] = [
     Cell("DELETE missing", "DELETE", _missing_path, missing_object),
     Cell("GET list", "GET", lambda w: _target(w).plural_path, list_read),
     Cell("HEAD list", "HEAD", lambda w: _target(w).plural_path, list_head),
+    Cell(
+        "GET list with tombstones",
+        "GET",
+        lambda w: _target(w).plural_path + "?_since=0",
+        list_with_tombstones,
+    ),
     Cell(
         "GET list page",
         "GET",
@@ -961,6 +988,9 @@ def forbidden_strings(world: World, caller: Caller, request_text: str) -> dict[s
         forbidden[obj.marker] = f"marker of {obj.path}"
         if obj.oid not in request_text:
             forbidden[obj.oid] = f"id of {obj.path}"
+    if not world.can_list(caller, "read", world.resource, _parent(world)):
+        for oid in world.tombstones:
+            forbidden[oid] = f"id of the deleted {world.resource} {oid}"
     return forbidden
 
 

@@ -504,3 +504,127 @@ def test_an_anonymous_creator_makes_the_object_world_writable(api, settings, res
     assert stranger.status == 200
     assert stranger.json["permissions"] == {"write": [EVERYONE]}  # Everyone is in `write`
     assert api.request("DELETE", path, user=None).status == 200
+
+
+# --- accounts: the admin and the password digest -------------------------------------------
+
+ACCOUNT_CALLERS = {
+    "anonymous": None,
+    "stranger": "stranger",  # basicauth, no account
+    "bob": ("bob", "bob-password"),  # another account
+    "ana": ("ana", "ana-password"),  # the account's owner
+    "admin": ("admin", "admin-password"),  # in account_write_principals
+}
+# (method, path, body, headers) → caller → expected status (spec/05's table).
+ANA = "/accounts/ana"
+ACCOUNT_CELLS: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", ANA): {"anonymous": 401, "stranger": 403, "bob": 403, "ana": 200, "admin": 200},
+    ("HEAD", ANA): {"anonymous": 401, "stranger": 403, "bob": 403, "ana": 200, "admin": 200},
+    ("GET", "/accounts"): {
+        "anonymous": 401,
+        "stranger": 200,
+        "bob": 200,
+        "ana": 200,
+        "admin": 200,
+    },
+    ("HEAD", "/accounts"): {
+        "anonymous": 401,
+        "stranger": 200,
+        "bob": 200,
+        "ana": 200,
+        "admin": 200,
+    },
+    ("PUT If-None-Match *", ANA): {
+        "anonymous": 412,
+        "stranger": 400,
+        "bob": 400,
+        "ana": 412,
+        "admin": 412,
+    },
+    ("POST existing id", "/accounts"): {
+        "anonymous": 401,
+        "stranger": 400,
+        "bob": 400,
+        "ana": 200,
+        "admin": 200,
+    },
+    ("PATCH", ANA): {"anonymous": 401, "stranger": 403, "bob": 403, "ana": 200, "admin": 200},
+    ("DELETE", ANA): {"anonymous": 401, "stranger": 403, "bob": 403, "ana": 200, "admin": 200},
+    ("GET", "/accounts/nobody"): {
+        "anonymous": 401,
+        "stranger": 403,
+        "bob": 403,
+        "ana": 403,
+        "admin": 404,
+    },
+    ("PATCH", "/accounts/nobody"): {
+        "anonymous": 401,
+        "stranger": 403,
+        "bob": 403,
+        "ana": 403,
+        "admin": 404,
+    },
+}
+ACCOUNT_LISTS = {"stranger": [], "bob": ["bob"], "ana": ["ana"], "admin": ["admin", "ana", "bob"]}
+
+
+def account_request(cell: tuple[str, str]) -> tuple[str, str, dict | None, dict[str, str]]:
+    action, path = cell
+    if action == "PUT If-None-Match *":
+        return "PUT", path, {"data": {"password": "new"}}, {"If-None-Match": "*"}
+    if action == "POST existing id":
+        return "POST", path, {"data": {"id": "ana", "password": "new"}}, {}
+    if action == "PATCH":
+        return "PATCH", path, {"data": {"age": 3}}, {}
+    return action, path, None, {}
+
+
+def test_accounts_matrix(api, accounts_enabled):
+    """Who reads or changes an account, and that its password digest and data never reach
+    anyone else (the reference hands the hash to anonymous callers through a 412)."""
+    secrets_of: dict[str, list[str]] = {}
+    for name in ("ana", "bob", "admin"):
+        user, password = ACCOUNT_CALLERS[name]
+        mark = matrix.marker()
+        body = {"data": {"password": password, "mark": mark}}
+        created = api.request("PUT", f"/accounts/{user}", body, user=None)
+        assert created.status == 201, created
+        secrets_of[name] = [mark, created.json["data"]["password"]]
+    failures = []
+    for cell, statuses in ACCOUNT_CELLS.items():
+        method, path, body, headers = account_request(cell)
+        for caller, status in statuses.items():
+            auth = ACCOUNT_CALLERS[caller]
+            for via_batch in (False, True):
+                with rolled_back():
+                    if via_batch:
+                        sub = {"method": method, "path": path, "headers": headers}
+                        if body is not None:
+                            sub["body"] = body
+                        outer = api.request("POST", "/batch", {"requests": [sub]}, user=auth)
+                        item = outer.json["responses"][0]
+                        got, json_body, seen = item["status"], item["body"], outer.content
+                        total = item["headers"].get("Total-Objects")
+                    else:
+                        response = api.request(method, path, body, headers=headers, user=auth)
+                        got, json_body = response.status, response.json
+                        seen = response.content + str(dict(response.headers)).encode()
+                        total = response.headers.get("Total-Objects")
+                where = f"{caller} {'batch' if via_batch else 'direct'} {method} {path}"
+                if got != status:
+                    failures.append(f"{where}: {got}, expected {status}")
+                    continue
+                readable = {caller} | ({"ana", "bob"} if caller == "admin" else set())
+                for owner, values in secrets_of.items():
+                    if owner not in readable and any(v.encode() in seen for v in values):
+                        failures.append(f"{where}: shows {owner}'s data or password digest")
+                if status == 412 and "details" in (json_body or {}) and caller not in readable:
+                    failures.append(f"{where}: 412 details shown")
+                if method == "GET" and path == "/accounts" and status == 200:
+                    ids = sorted(a["id"] for a in json_body["data"])
+                    if ids != ACCOUNT_LISTS[caller]:
+                        failures.append(f"{where}: lists {ids}")
+                if method == "HEAD" and path == "/accounts" and status == 200:
+                    if total != str(len(ACCOUNT_LISTS[caller])):
+                        failures.append(f"{where}: Total-Objects {total}")
+    assert not failures, report(failures)
