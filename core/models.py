@@ -71,8 +71,8 @@ class ResourceModel(models.Model):
 
     objects = ResourceQuerySet.as_manager()
 
-    # The object's own ACLs when an action just wrote them (so responses need not read them
-    # back); None when unknown.
+    # The object's own ACLs when this request already read or wrote them (so that neither the
+    # action nor the response reads them again); None when unknown.
     known_acls: dict[str, list[str]] | None = None
 
     class Meta:

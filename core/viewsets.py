@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 
-from core import actions, errors, jsonutil, querying, timestamps
+from core import actions, chain, errors, jsonutil, querying, timestamps
 from core.conf import kinto_settings
 from core.context import ActionContext
 from core.events import EventCollector
@@ -113,37 +113,26 @@ class Parents:
         return objects
 
 
-def parent_models(model: type[ResourceModel]) -> list[type[ResourceModel]]:
-    """Ancestor types from the root down, e.g. [Bucket, Collection] for records."""
-    chain: list[type[ResourceModel]] = []
-    current = model
-    while current.parent_field:
-        current = current._meta.get_field(current.parent_field).related_model
-        chain.insert(0, current)
-    return chain
-
-
-def load_parents(model: type[ResourceModel], kwargs: dict[str, str]) -> Parents:
-    chain = parent_models(model)
-    if not chain:
-        return Parents(None, None, {})
-    lookups: dict[str, Any] = {}
-    related: list[str] = []
-    prefix = ""
-    for level in reversed(chain):
-        object_id = kwargs[f"{level.resource_name}_id"]
-        if not valid_id(level, object_id):
-            return _load_partial(chain, kwargs)
-        lookups[prefix + "object_id"] = object_id
-        lookups[prefix + "deleted"] = False
-        if level.parent_field:
-            prefix += level.parent_field + "__"
-            related.append(prefix[:-2])
-    parent = chain[-1].objects.select_related(*related).filter(**lookups).first()
-    if parent is None:
-        return _load_partial(chain, kwargs)
-    found = {ancestor.resource_name: ancestor for ancestor in [*parent.ancestors, parent]}
-    return Parents(parent, None, found)
+def load_parents(
+    model: type[ResourceModel], kwargs: dict[str, str], target_id: str | None = None
+) -> tuple[Parents, ResourceModel | None]:
+    """The parents of the addressed object, and with `target_id` the object's row (alive or
+    tombstone) too: one query when every level exists."""
+    ancestors = chain.parent_models(model)
+    ids = [kwargs[f"{level.resource_name}_id"] for level in ancestors]
+    if not all(valid_id(level, oid) for level, oid in zip(ancestors, ids, strict=True)):
+        return _load_partial(list(ancestors), kwargs), None
+    if not ancestors and target_id is None:
+        return Parents(None, None, {}), None
+    target = model if target_id is not None else None
+    loaded = chain.load(ancestors, ids, target, target_id)
+    if loaded is None and not ancestors:
+        return Parents(None, None, {}), None  # a top-level object that does not exist
+    if loaded is None:
+        return _load_partial(list(ancestors), kwargs), None
+    found, row = loaded
+    parents = Parents(found[-1] if found else None, None, {o.resource_name: o for o in found})
+    return parents, row
 
 
 def _load_partial(chain: list[type[ResourceModel]], kwargs: dict[str, str]) -> Parents:
@@ -191,8 +180,18 @@ class ResourceMixin(ProtocolView):
 
     def parents(self) -> Parents:
         if not hasattr(self, "_parents"):
-            self._parents = load_parents(self.model, self.kwargs)
+            target_id = self.row_to_preload()
+            self._parents, row = load_parents(self.model, self.kwargs, target_id)
+            if target_id is not None:
+                self._row = row
         return self._parents
+
+    def row_to_preload(self) -> str | None:
+        """Reads of one object fetch it with its parents (writes lock it separately)."""
+        if self.endpoint != "object" or self.request.method in WRITE_METHODS:
+            return None
+        object_id = self.kwargs.get("id")
+        return object_id if valid_id(self.model, object_id) else None
 
     def context(self) -> ActionContext:
         request = self.request._request
@@ -203,7 +202,16 @@ class ResourceMixin(ProtocolView):
 
     def allowed(self, permission: str, obj: ResourceModel | None = None) -> bool:
         objects = self.parents().objects(obj, self.resource_name)
-        return permissions.has_permission(self.identity, self.resource_name, permission, objects)
+        if obj is None or obj.known_acls is not None:
+            return permissions.has_permission(
+                self.identity, self.resource_name, permission, objects
+            )
+        # The object's ACLs come with the check: its response needs them anyway.
+        granted, acls = permissions.permission_and_acls(
+            self.identity, self.resource_name, permission, objects
+        )
+        obj.known_acls = acls
+        return granted
 
     def require(self, permission: str, obj: ResourceModel | None = None) -> None:
         if not self.allowed(permission, obj):
@@ -651,6 +659,7 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         return row
 
     def live_object(self) -> ResourceModel | None:
+        self.parents()  # may load the row too
         if not hasattr(self, "_row"):
             self._row = self.stored_row(self.object_id)
         return self._row if self._row is not None and not self._row.deleted else None

@@ -23,6 +23,7 @@ __all__ = [
     "principals_for",
     "identity_for_user_id",
     "has_permission",
+    "permission_and_acls",
     "setting_grants",
     "restrict",
     "object_permissions",
@@ -85,15 +86,45 @@ def has_permission(
     """
     if setting_grants(identity, resource_name, permission):
         return True
+    targets = _targets(resource_name, permission, objects)
+    return bool(targets) and store.any_grant(
+        targets, identity.user_id, _group_principals(identity)
+    )
+
+
+def permission_and_acls(
+    identity: Identity,
+    resource_name: str,
+    permission: str,
+    objects: Mapping[str, models.Model | None],
+) -> tuple[bool, dict[str, list[str]] | None]:
+    """`has_permission` on the object `objects[resource_name]`, and that object's own ACLs
+    read by the same query (None when a setting granted without reading any ACL)."""
+    if setting_grants(identity, resource_name, permission):
+        return True, None
+    obj = objects[resource_name]
+    granted, acls = store.grant_and_acls(
+        _targets(resource_name, permission, objects),
+        (type(obj), obj.pk),
+        identity.user_id,
+        _group_principals(identity),
+    )
+    return granted, acls
+
+
+def _targets(
+    resource_name: str, permission: str, objects: Mapping[str, models.Model | None]
+) -> list[tuple[type[models.Model], int, tuple[str, ...]]]:
+    """(type, pk, granting ACL names) of each level of the ancestry that can grant."""
     key = acl_key(resource_name, permission)
     if key is None:
-        return False
+        return []
     targets = []
     for level, acl_names in GRANTED_BY[key].items():
         obj = objects.get(level)
         if obj is not None:
             targets.append((type(obj), obj.pk, acl_names))
-    return store.any_grant(targets, identity.user_id, _group_principals(identity))
+    return targets
 
 
 def restrict(queryset: models.QuerySet, identity: Identity, permission: str) -> models.QuerySet:

@@ -153,6 +153,62 @@ def any_grant(
         return cursor.fetchone() is not None
 
 
+def grant_and_acls(
+    targets: list[tuple[type[models.Model], int, tuple[str, ...]]],
+    own: tuple[type[models.Model], int],
+    user_id: str | None,
+    group_principals: list[str],
+) -> tuple[bool, dict[str, list[str]]]:
+    """`any_grant` and `read_acls` of the object `own` in one query: its ACL rows, plus the
+    caller's rows on the other targets (the ancestors), decided here."""
+    own_model, own_pk = own
+    own_ct = content_type_id(own_model)
+    wanted: dict[tuple[int, str], set[int]] = {}
+    for model, pk, codenames in targets:
+        ids = permission_ids(model, codenames).values()
+        wanted.setdefault((content_type_id(model), str(pk)), set()).update(ids)
+    others = [key for key in wanted if key != (own_ct, str(own_pk))]
+    others_where = " OR ".join(["(p.content_type_id = %s AND p.object_pk = %s)"] * len(others))
+    others_params = [value for key in others for value in key]
+    t = _tables()
+    own_where = "(p.content_type_id = %s AND p.object_pk = %s)"
+    parts = []
+    params: list[Any] = []
+    for table, name_column, join, principals in (
+        (
+            t["uop"],
+            f"u.{t['username']}",
+            f"{t['user']} u ON u.{t['user_pk']} = p.user_id",
+            [user_id] if user_id else [],
+        ),
+        (t["gop"], "g.name", f"{t['group']} g ON g.id = p.group_id", group_principals),
+    ):
+        where = own_where
+        params += [own_ct, str(own_pk)]
+        if others and principals:
+            marks = ", ".join(["%s"] * len(principals))
+            where += f" OR ({name_column} IN ({marks}) AND ({others_where}))"
+            params += [*principals, *others_params]
+        parts.append(
+            f"SELECT p.content_type_id, p.object_pk, p.permission_id, {name_column} "
+            f"FROM {table} p JOIN {join} WHERE {where}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    mine = {user_id, *group_principals} - {None}
+    names = permission_codenames(own_model)
+    granted = False
+    acls: dict[str, list[str]] = {}
+    for ct, object_pk, permission_id, principal in rows:
+        key = (ct, object_pk)
+        if principal in mine and permission_id in wanted.get(key, ()):
+            granted = True
+        if key == (own_ct, str(own_pk)) and permission_id in names:
+            acls.setdefault(names[permission_id], []).append(principal)
+    return granted, {name: sorted(principals) for name, principals in acls.items()}
+
+
 def grant_exists_expression(
     model: type[models.Model],
     codenames: tuple[str, ...],
