@@ -35,7 +35,14 @@ ALIAS = "buckets/default"
 # Stands for the real id when only the shape of a path matters (CORS, exposed headers).
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 # Request attributes an inner request shares with the outer one.
-SHARED_ATTRIBUTES = ("kinto_identities", "kinto_in_batch", "kinto_api_root", "user", "session")
+SHARED_ATTRIBUTES = (
+    "kinto_identities",
+    "kinto_in_batch",
+    "kinto_batch",
+    "kinto_api_root",
+    "user",
+    "session",
+)
 
 
 def default_bucket_enabled() -> bool:

@@ -25,6 +25,7 @@ from django.urls import Resolver404, resolve
 
 from core import capabilities, errors, jsonutil, timestamps
 from core.conf import kinto_settings
+from core.context import BatchState
 from core.events import EventCollector
 from core.http import (
     JSON_TYPE,
@@ -340,9 +341,13 @@ class BatchView(UtilityView):
         outer = request._request
         subrequests = parse_batch(parse_json_body(outer))
         root = api_root(outer)
+        # Sub-requests share the caller's principals, computed once (spec/04).
+        if not hasattr(outer, "kinto_identities"):
+            outer.kinto_identities = {}
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             collector = EventCollector()
             outer.kinto_events = collector
+            outer.kinto_batch = BatchState()
             responses = []
             try:
                 with transaction.atomic():
@@ -411,14 +416,19 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
             break
         redirected = urlsplit(location)
         target = redirected.path + (f"?{redirected.query}" if redirected.query else "")
-    if response.status_code >= 500:
-        transaction.savepoint_rollback(savepoint)
-        raise BatchAborted(response)
     if response.status_code >= 400:
+        # A write that failed inside its transaction block marked it for rollback; rolling
+        # back to the sub-request's savepoint is exactly that rollback.
+        transaction.set_rollback(False)
         transaction.savepoint_rollback(savepoint)
+        outer.kinto_batch.forget()
+        if response.status_code >= 500:
+            raise BatchAborted(response)
         restore_events(events, snapshot)
     else:
         transaction.savepoint_commit(savepoint)
+        if not getattr(request, "kinto_parents_unchanged", False):
+            outer.kinto_batch.forget()
     return {
         "path": unquote(urlsplit(path).path),
         "status": response.status_code,
@@ -474,6 +484,7 @@ def build_subrequest(
     request.kinto_identities = getattr(outer, "kinto_identities", {})
     request.kinto_events = outer.kinto_events
     request.kinto_in_batch = True
+    request.kinto_batch = outer.kinto_batch
     request.kinto_api_root = api_root(outer)
     return request
 

@@ -23,7 +23,7 @@ from django.http import HttpResponse
 
 from core import actions, chain, errors, jsonutil, querying, timestamps
 from core.conf import kinto_settings
-from core.context import ActionContext
+from core.context import ActionContext, BatchState
 from core.events import EventCollector
 from core.http import (
     JSON_PATCH_TYPE,
@@ -181,10 +181,21 @@ class ResourceMixin(ProtocolView):
     def parents(self) -> Parents:
         if not hasattr(self, "_parents"):
             target_id = self.row_to_preload()
+            batch = self.batch()
+            key = (chain.parent_models(self.model), tuple(sorted(self.kwargs.items())))
+            if target_id is None and batch is not None and key in batch.parents:
+                self._parents = batch.parents[key]
+                return self._parents
             self._parents, row = load_parents(self.model, self.kwargs, target_id)
             if target_id is not None:
                 self._row = row
+            elif batch is not None:
+                batch.parents[key] = self._parents
         return self._parents
+
+    def batch(self) -> BatchState | None:
+        """What this request shares with the other sub-requests of its batch, if any."""
+        return getattr(self.request._request, "kinto_batch", None)
 
     def row_to_preload(self) -> str | None:
         """Reads of one object fetch it with its parents (writes lock it separately)."""
@@ -240,18 +251,29 @@ class ResourceMixin(ProtocolView):
         )
 
     def lock_scope(self) -> None:
-        """Lock the list this write goes to before reading it (see `timestamps.lock_scope`)."""
+        """Lock the list this write goes to before reading it (see `timestamps.lock_scope`);
+        once per batch, which holds its locks until it commits."""
         timestamps.enter_write()
         parents = self.parents()
         if parents.missing is None:
             parent = parents.parent
-            timestamps.lock_scope(self.resource_name, parent.pk if parent is not None else 0)
+            scope = (self.resource_name, parent.pk if parent is not None else 0)
+            batch = self.batch()
+            if batch is None or scope not in batch.locked_scopes:
+                timestamps.lock_scope(*scope)
+            if batch is not None:
+                batch.locked_scopes.add(scope)
 
     def finish(self, response: HttpResponse) -> HttpResponse:
-        """Send the request's events once its transaction commits."""
-        collector = getattr(self.request._request, "kinto_events", None)
-        if collector is not None and not getattr(self.request._request, "kinto_in_batch", False):
+        """Send the request's events once its transaction commits; in a batch, tell it
+        whether the parents it looked up are still valid for the next sub-requests."""
+        request = self.request._request
+        collector = getattr(request, "kinto_events", None)
+        if collector is not None and not getattr(request, "kinto_in_batch", False):
             collector.send_on_commit()
+        request.kinto_parents_unchanged = self.request.method not in WRITE_METHODS or not (
+            actions.children_of(self.model)
+        )
         return response
 
 
@@ -627,7 +649,8 @@ class ResourceViewSet(BodyMixin, ListMixin, ObjectResponseMixin):
         so that preconditions and merges are judged on rows locked until commit."""
         try:
             if self.request.method in WRITE_METHODS:
-                with transaction.atomic():
+                # In a batch, the sub-request's savepoint already bounds this write.
+                with transaction.atomic(savepoint=self.batch() is None):
                     self.lock_scope()
                     response = handler()
             else:

@@ -633,3 +633,77 @@ def test_no_event_when_the_batch_aborts(
         )
     assert response.status == 500
     assert events == []
+
+
+# --- what sub-requests share: principals, parents, locks --------------------------------------
+
+
+def test_parents_looked_up_once_are_forgotten_when_a_parent_changes(api):
+    """Parents are looked up once per batch (spec/06), yet a sub-request that deletes or
+    recreates a parent is seen by the following ones."""
+    collection = "/buckets/shop/collections/orders"
+    factories.collection(api)
+    response = batch(
+        api,
+        {
+            "requests": [
+                {"method": "PUT", "path": f"{collection}/records/a", "body": {"data": {}}},
+                {"method": "DELETE", "path": collection},
+                {"method": "PUT", "path": f"{collection}/records/b", "body": {"data": {}}},
+                {"method": "PUT", "path": collection, "body": {"data": {"v": 2}}},
+                {"method": "PUT", "path": f"{collection}/records/c", "body": {"data": {}}},
+                {"method": "GET", "path": f"{collection}/records"},
+            ]
+        },
+    )
+    assert statuses(response) == [201, 200, 404, 201, 201, 200]
+    listed = response.json["responses"][5]["body"]["data"]
+    assert [record["id"] for record in listed] == ["c"]  # nothing of the deleted collection
+    assert api.get(collection).data["v"] == 2
+
+
+def test_a_failed_sub_request_undoes_its_implicit_parents(api, kinto_settings):
+    """The personal bucket and collection created for a sub-request that then fails are
+    rolled back with it: later sub-requests must not find them in what the batch remembers."""
+    kinto_settings(default_bucket_enabled=True)
+    records = "/buckets/default/collections/tasks/records"
+    requests = [
+        {
+            "method": "PUT",
+            "path": f"{records}/a",
+            "body": {"data": {}},
+            "headers": {"If-Match": '"1"'},
+        },
+        {"method": "GET", "path": "/buckets/default/collections/tasks"},
+        {"method": "PUT", "path": f"{records}/b", "body": {"data": {}}},
+        {"method": "GET", "path": records},
+    ]
+    response = batch(api, {"requests": requests})
+    assert statuses(response) == [412, 200, 201, 200]
+    assert [r["id"] for r in response.json["responses"][3]["body"]["data"]] == ["b"]
+
+
+def test_principals_are_computed_once_per_batch(api):
+    """Joining a group grants its principal from the next request, not to the later
+    sub-requests of the batch that joined it (spec/04: principals are computed once)."""
+    carol = api.as_user("carol")
+    alice_id = api.get("/").json["user"]["id"]
+    group = "/buckets/carols/groups/team"
+    records = "/buckets/carols/collections/shared/records"
+    assert carol.put("/buckets/carols").status == 201
+    assert (
+        carol.put(group, {"data": {"members": []}, "permissions": {"write": [alice_id]}}).status
+        == 201
+    )
+    carol.put("/buckets/carols/collections/shared", {"permissions": {"write": [group]}})
+    response = batch(
+        api,
+        {
+            "requests": [
+                {"method": "PUT", "path": group, "body": {"data": {"members": [alice_id]}}},
+                {"method": "PUT", "path": f"{records}/x", "body": {"data": {}}},
+            ]
+        },
+    )
+    assert statuses(response) == [200, 403]
+    assert api.put(f"{records}/x", {"data": {}}).status == 201
