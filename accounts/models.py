@@ -9,6 +9,7 @@ from django.db import models
 from accounts import passwords
 from core import errors
 from core.models import ResourceModel
+from core.signals import principals_removed
 from permissions import service as permissions
 
 
@@ -58,6 +59,11 @@ class Account(ResourceModel):
 
     def on_saved(self) -> None:
         passwords.forget([self.object_id])
+
+    @classmethod
+    def on_deleted(cls, ctx: Any, objs: list[ResourceModel]) -> None:
+        # Groups forget the deleted accounts while their memberships still say where they are.
+        principals_removed.send(cls, ctx=ctx, principals=[obj.principal for obj in objs])
 
     @classmethod
     def on_purged(cls, queryset: models.QuerySet) -> None:

@@ -12,7 +12,11 @@ class BucketsConfig(AppConfig):
 
     def ready(self) -> None:
         from buckets.default_bucket import default_bucket_enabled, user_bucket
+        from buckets.models import drop_removed_members
         from core import capabilities
+        from core.signals import principals_removed
+
+        principals_removed.connect(drop_removed_members, dispatch_uid="kinto-group-members")
 
         capabilities.register(
             capabilities.Feature(

@@ -129,3 +129,29 @@ class Group(ResourceModel):
             )
         ).values("uri")
         permissions.forget_groups(uris=uris)
+
+
+def drop_removed_members(sender: Any, ctx: Any, principals: list[str], **kwargs: Any) -> None:
+    """Take principals that stopped existing (deleted accounts) out of every group's
+    `members`: each group is updated like any write (new timestamp, event), so that syncing
+    clients see it and a later sign-up under the same name joins nothing on the next edit."""
+    from core import actions, timestamps
+
+    gone = set(principals)
+    for uri in permissions.groups_having_members(principals):
+        _, _, bucket_id, _, group_id = uri.split("/", 4)
+        bucket = Bucket.objects.alive().filter(object_id=bucket_id).first()
+        if bucket is None:
+            continue
+        timestamps.lock_scope("group", bucket.pk)
+        group = (
+            Group.objects.alive()
+            .filter(bucket=bucket, object_id=group_id)
+            .select_for_update()
+            .first()
+        )
+        if group is None:
+            continue
+        group.bucket = bucket
+        members = [m for m in group.data.get("members", []) if m not in gone]
+        actions.update_object(ctx, group, {**group.data, "members": members}, by_the_server=True)

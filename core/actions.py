@@ -159,11 +159,13 @@ def update_object(
     replace_acls: Iterable[str] = (),
     *,
     forced_timestamp: int | None = None,
+    by_the_server: bool = False,
 ) -> tuple[dict[str, Any], ResourceModel]:
     """Replace an object's data (None keeps it) and the ACL names in `replace_acls`.
 
     Returns the previous version and the object. The timestamp always moves forward, even
-    when nothing changed (spec/01).
+    when nothing changed (spec/01). A change `by_the_server` (consistency upkeep, not the
+    caller's own edit) leaves the ACLs alone: the caller is not added to `write`.
     """
     model = type(obj)
     with transaction.atomic(savepoint=False):
@@ -176,9 +178,10 @@ def update_object(
         )
         obj.data, obj.last_modified = new_data, timestamp
         obj.save(update_fields=["data", "last_modified"])
-        writer = obj.owner_principal(writer_principal(ctx))
-        wanted, names = _final_acls(writer, acls, replace_acls)
-        _store_acls(writer, obj, wanted, names)
+        if not by_the_server:
+            writer = obj.owner_principal(writer_principal(ctx))
+            wanted, names = _final_acls(writer, acls, replace_acls)
+            _store_acls(writer, obj, wanted, names)
         obj.on_saved()
         _event(
             ctx,
@@ -205,6 +208,7 @@ def delete_object(
         )
         obj.data, obj.last_modified, obj.deleted = {}, timestamp, True
         obj.save(update_fields=["data", "last_modified", "deleted"])
+        model.on_deleted(ctx, [obj])
         selection = model.objects.filter(pk=obj.pk)
         purge_children(model, selection)
         model.on_purged(selection)
@@ -240,6 +244,7 @@ def delete_objects(
             obj.data, obj.last_modified, obj.deleted = {}, first + index, True
             impacted.append({"new": obj.as_data(), "old": old})
         mark_deleted(model, [(obj.pk, obj.last_modified) for obj in objs])
+        model.on_deleted(ctx, objs)
         selection = model.objects.filter(pk__in=[obj.pk for obj in objs])
         purge_children(model, selection)
         model.on_purged(selection)

@@ -123,6 +123,11 @@ class ResourceModel(models.Model):
         """Called after this object was created or updated (e.g. group memberships)."""
 
     @classmethod
+    def on_deleted(cls, ctx: Any, objs: list[ResourceModel]) -> None:
+        """Called when a request deletes objects of this type, before their ACLs and
+        children are purged (not for cascades or the flush)."""
+
+    @classmethod
     def on_purged(cls, queryset: models.QuerySet) -> None:
         """Called before objects of this type are deleted or purged by a cascade."""
 

@@ -457,9 +457,13 @@ class ObjectResponseMixin(ResourceMixin):
             acls = obj.known_acls
         if acls is None:
             acls = permissions.object_permissions(obj)
-        visible = acls if permissions.may_see_permissions(self.identity, acls) else {}
+        visible = acls if self.shows_permissions(acls, status) else {}
         body = {"data": obj.public_data() if data is None else data, "permissions": visible}
         return json_response(body, status, timestamp_headers(obj.last_modified))
+
+    def shows_permissions(self, acls: dict[str, list[str]], status: int) -> bool:
+        """Whether the caller sees the object's ACLs (spec/04: listed in its own `write`)."""
+        return permissions.may_see_permissions(self.identity, acls)
 
 
 class ListMixin(PreconditionsMixin, CacheHeadersMixin):

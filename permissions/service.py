@@ -33,6 +33,7 @@ __all__ = [
     "may_see_permissions",
     "set_group_members",
     "forget_groups",
+    "groups_having_members",
     "revoke_users",
     "forget_everything",
     "grants_query",
@@ -194,6 +195,11 @@ def forget_groups(
     for prefix in uri_prefixes:
         condition |= Q(name__startswith=prefix)
     store.forget_groups(condition)
+
+
+def groups_having_members(principals: Iterable[str]) -> list[str]:
+    """URIs of the groups whose members include one of these user principals."""
+    return store.groups_having_members(list(principals))
 
 
 def revoke_users(user_ids: Iterable[str]) -> None:

@@ -396,6 +396,18 @@ def forget_groups(group_principals_q: Q) -> None:
     groups._raw_delete(Group.objects.db)
 
 
+def groups_having_members(user_ids: list[str]) -> list[str]:
+    """Names of the group-URI groups (not `system.*`) these users are members of."""
+    if not user_ids:
+        return []
+    User = get_user_model()
+    names = Group.objects.filter(
+        user__in=User.objects.filter(**{f"{username_field()}__in": user_ids}),
+        name__startswith="/",
+    )
+    return sorted(set(names.values_list("name", flat=True)))
+
+
 def revoke_users(user_ids: Iterable[str]) -> None:
     """Remove every grant and group membership of these user ids (an account being deleted:
     whoever signs up later with the same name must not inherit them)."""

@@ -188,3 +188,31 @@ def test_management_commands(accounts):
         call_command("create_account", "ops", password="x")
     with pytest.raises(Exception, match="No account"):
         call_command("set_password", "nobody", password="x")
+
+
+def test_sign_up_response_shows_the_account_acl(accounts):
+    created = sign_up(accounts, "ana")
+    assert created["permissions"] == {"write": ["account:ana"]}
+
+
+def test_a_deleted_account_leaves_its_groups(accounts):
+    """Its principal leaves every group's `members` (a visible update: new timestamp), so
+    that a later sign-up under the same name is not a member, even after the group is
+    edited again (memberships are rebuilt from `members`)."""
+    sign_up(accounts, "owner")
+    sign_up(accounts, "bob")
+    owner = accounts.as_user(("owner", "pw"))
+    assert owner.put("/buckets/club").status == 201
+    group = "/buckets/club/groups/friends"
+    before = owner.put(group, {"data": {"members": ["account:bob", "carol"]}}).json["data"]
+    bob = accounts.as_user(("bob", "pw"))
+    assert group in bob.get("/").json["user"]["principals"]
+    assert bob.delete("/accounts/bob").status == 200
+    after = owner.get(group).json["data"]
+    assert after["members"] == ["carol"]
+    assert after["last_modified"] > before["last_modified"]
+    assert owner.get(group).json["permissions"] == {"write": ["account:owner"]}  # no grant
+    sign_up(accounts, "bob", "other")
+    newcomer = accounts.as_user(("bob", "other"))
+    owner.patch(group, {"data": {"title": "Friends"}})
+    assert group not in newcomer.get("/").json["user"]["principals"]

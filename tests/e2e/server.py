@@ -22,13 +22,25 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-PORTS = range(9130, 9150)
+PORTS_PER_WORKER = 25
+
+
+def worker_ports() -> range:
+    """Ports of this pytest-xdist worker's own (gw0: 9200-9224, gw1: 9225-9249, …): two
+    workers never probe the same port, so they cannot both pick it and race to bind it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    start = 9200 + PORTS_PER_WORKER * index
+    return range(start, start + PORTS_PER_WORKER)
+
+
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 10
 
 
-def free_port(ports: range = PORTS) -> int:
+def free_port(ports: range | None = None) -> int:
     """The first port of the range nobody listens on (bound and released to check)."""
+    ports = ports or worker_ports()
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:

@@ -327,10 +327,6 @@ def test_sign_up_log_in_change_password_and_delete(sharing_server):
         assert "pbkdf2_sha256$" not in exchange.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="anonymous sign-up answers `permissions: {}`; spec/05 shows the new account's ACL",
-)
 def test_sign_up_response_shows_the_new_account_acl(sharing_server):
     traffic = Traffic()
     account_id = unique("ana")
@@ -460,11 +456,6 @@ def test_a_deleted_account_leaves_no_grants_behind(sharing_server):
     assert refused(newcomer.get_records) == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a deleted account stays in groups' data.members; editing the group later makes "
-    "whoever signs up under the same name a member again",
-)
 def test_a_deleted_account_does_not_come_back_into_its_groups(sharing_server):
     alice, bob = sign_up(sharing_server, "alice"), sign_up(sharing_server, "bob")
     owner = logged_in(sharing_server, alice, bucket=unique("b"))
