@@ -97,6 +97,7 @@ class ServerProcess:
         workers: int = 3,
         threads: int = 4,
         settings: dict[str, str] | None = None,
+        database_suffix: str = "e2e",
     ) -> None:
         self.workdir = workdir
         self.workers = workers
@@ -105,7 +106,8 @@ class ServerProcess:
         requested = storage_url or os.environ.get("KINTO_STORAGE_URL", "")
         self.database: PostgresDatabase | None = None
         if is_postgresql(requested):
-            self.database = PostgresDatabase(requested)
+            # Servers of one test session that run at the same time need different suffixes.
+            self.database = PostgresDatabase(requested, database_suffix)
             self.storage_url = self.database.url
         else:
             self.storage_url = f"sqlite:///{workdir / 'kinto.sqlite3'}"
