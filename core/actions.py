@@ -17,6 +17,7 @@ from core import jsonutil, timestamps
 from core.conf import kinto_settings
 from core.context import ActionContext
 from core.models import ResourceModel
+from core.signals import resource_written
 from permissions import service as permissions
 from permissions.auth import EVERYONE
 
@@ -77,11 +78,13 @@ def _event(
     action: str,
     model: type[ResourceModel],
     parent: ResourceModel | None,
-    obj: ResourceModel,
+    objs: list[ResourceModel],
     impacted: list[dict[str, Any]],
     timestamp: int,
     list_endpoint: bool,
 ) -> None:
+    """Queue the change event (sent after commit) and tell in-transaction receivers."""
+    obj = objs[0]
     payload: dict[str, Any] = {
         "action": action,
         "resource_name": model.resource_name,
@@ -95,6 +98,9 @@ def _event(
         payload[f"{model.resource_name}_id"] = obj.object_id
     merge_key = (model.resource_name, parent.uri if parent is not None else "", action)
     ctx.events.add(merge_key, payload, impacted)
+    resource_written.send(
+        sender=model, ctx=ctx, action=action, parent=parent, objects=objs, impacted=impacted
+    )
 
 
 def resolve_timestamp(
@@ -123,6 +129,7 @@ def create_object(
     """Create an object (re-using its tombstone row if it had been deleted)."""
     with transaction.atomic(savepoint=False):
         data = model.validate_data(data, parent=parent, old=None)
+        data = model.validate_object(object_id, data, parent=parent, old=None)
         parent_key = parent.pk if parent is not None else 0
         timestamp, list_timestamp = resolve_timestamp(model, parent_key, forced_timestamp, None)
         if tombstone is not None:
@@ -143,7 +150,7 @@ def create_object(
             "create",
             model,
             parent,
-            obj,
+            [obj],
             [{"new": obj.public_data()}],
             list_timestamp,
             list_endpoint,
@@ -173,6 +180,8 @@ def update_object(
         new_data = (
             obj.data if data is None else model.validate_data(data, parent=obj.parent, old=obj)
         )
+        if data is not None and not by_the_server:
+            new_data = model.validate_object(obj.object_id, new_data, parent=obj.parent, old=obj)
         timestamp, list_timestamp = resolve_timestamp(
             model, obj.parent_key, forced_timestamp, obj.last_modified
         )
@@ -188,7 +197,7 @@ def update_object(
             "update",
             model,
             obj.parent,
-            obj,
+            [obj],
             [{"new": obj.public_data(), "old": old_public}],
             list_timestamp,
             False,
@@ -218,7 +227,7 @@ def delete_object(
             "delete",
             model,
             obj.parent,
-            obj,
+            [obj],
             [{"new": obj.as_data(), "old": old}],
             list_timestamp,
             False,
@@ -249,7 +258,7 @@ def delete_objects(
         purge_children(model, selection)
         model.on_purged(selection)
         permissions.purge_permissions(model, selection)
-        _event(ctx, "delete", model, parent, objs[0], impacted, first + len(objs) - 1, True)
+        _event(ctx, "delete", model, parent, objs, impacted, first + len(objs) - 1, True)
     return objs
 
 

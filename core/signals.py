@@ -7,6 +7,15 @@ from django.dispatch import Signal
 # {"new": …, "old": …}); see core.events and spec/09.
 resource_changed = Signal()
 
+# Sent inside the writing transaction by every action, once per write, before it returns:
+# `sender` (the model), `ctx` (the ActionContext), `action` (create/update/delete), `parent`
+# (None for top-level types), `objects` (the written instances, their ACLs on `known_acls`
+# when the action knows them) and `impacted` (their {"new": …, "old": …} versions, in the same
+# order). What receivers write is committed or rolled back with the change itself (a failed
+# batch sub-request leaves nothing behind); an exception fails the request (spec/09). Used by
+# the history, which must not miss a committed change nor record a rolled-back one.
+resource_written = Signal()
+
 # Sent inside the writing transaction, with `ctx` (the ActionContext) and `principals`, when
 # principals stop existing (deleted accounts): receivers drop them from the data they keep
 # (group members), so that a later principal with the same name inherits nothing.
