@@ -119,6 +119,20 @@ class ResourceModel(models.Model):
         """Check type-specific fields of new data (raise a 400 KintoError); returns it."""
         return data
 
+    @classmethod
+    def validate_object(
+        cls,
+        object_id: str,
+        data: dict[str, Any],
+        *,
+        parent: ResourceModel | None,
+        old: ResourceModel | None,
+    ) -> dict[str, Any]:
+        """Check the whole new object, id included, after `validate_data` (e.g. against JSON
+        schemas); returns the data to store. Only for the caller's own writes: the server's
+        consistency upkeep (`by_the_server`) is not held to rules clients set."""
+        return data
+
     def on_saved(self) -> None:
         """Called after this object was created or updated (e.g. group memberships)."""
 
