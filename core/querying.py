@@ -20,7 +20,7 @@ from django.db.models.expressions import OrderBy
 
 from core import errors, jsonutil
 from core.conf import kinto_settings
-from core.sql import MISSING, Columns, Dialect, RowSQL, balanced_join
+from core.sql import MISSING, SORT_KEYS, Columns, Dialect, RowSQL, balanced_join
 
 OPERATORS = (
     "contains_any",
@@ -464,7 +464,7 @@ def sort_expressions(sort: list[Sort]) -> list[OrderBy]:
         if not addressable(entry.field):
             continue
         path = entry.path
-        for index in range(3):
+        for index in range(SORT_KEYS):
             expressions.append(
                 OrderBy(RowSQL(_sort_key(path, index)), descending=entry.descending)
             )
@@ -477,8 +477,7 @@ def _column_sql(column: str):
 
 def _sort_key(path: list[str], index: int):
     def build(dialect: Dialect, cols: Columns) -> tuple[str, list[Any]]:
-        keys = dialect.sort_keys(cols, path)
-        return keys[index] if index < len(keys) else ("NULL", [])
+        return dialect.sort_keys(cols, path)[index]
 
     return build
 

@@ -81,6 +81,7 @@ class Dialect:
         raise NotImplementedError
 
     def sort_keys(self, cols: Columns, path: list[str]) -> list[SqlAndParams]:
+        """The `SORT_KEYS` expressions that order a field's values (type rank, then value)."""
         raise NotImplementedError
 
     def like(self, cols: Columns, path: list[str], pattern: str) -> SqlAndParams:
@@ -143,14 +144,14 @@ class PostgresDialect(Dialect):
         return f"({x} {op} %s::jsonb)", [*params, jsonutil.dumps(value).decode()]
 
     def sort_keys(self, cols: Columns, path: list[str]) -> list[SqlAndParams]:
+        """jsonb's own order already ranks types as we do (null < string < number < boolean
+        < array < object, absent last); only strings need code-point order, so every string
+        ranks as `""` in the first key and the second key orders them."""
         x, params = self.value(cols, path)
+        is_string = f"jsonb_typeof({x}) = 'string'"
         return [
-            (self.RANK.format(x=x), params),
-            (
-                f"(CASE WHEN jsonb_typeof({x}) = 'string' THEN {x} #>> '{{}}' END) COLLATE \"C\"",
-                params * 2,
-            ),
-            (x, params),
+            (f"(CASE WHEN {is_string} THEN '\"\"'::jsonb ELSE {x} END)", params * 2),
+            (f"(CASE WHEN {is_string} THEN {x} #>> '{{}}' END) COLLATE \"C\"", params * 2),
         ]
 
     def like(self, cols: Columns, path: list[str], pattern: str) -> SqlAndParams:
@@ -305,6 +306,9 @@ class SqliteDialect(Dialect):
 def _lower(text: Any) -> Any:
     return text.lower() if isinstance(text, str) else text
 
+
+# How many ORDER BY expressions every dialect's `sort_keys` gives for one field.
+SORT_KEYS = 2
 
 DIALECTS: dict[str, Dialect] = {"postgresql": PostgresDialect(), "sqlite": SqliteDialect()}
 
