@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Concat
 
-from core import errors
+from core import errors, schemas
 from core.models import ResourceModel
 from core.validation import check_json_schema, check_principals_list
 from permissions import service as permissions
@@ -16,6 +16,18 @@ from permissions import service as permissions
 # Members become Django user names (at most 150 characters).
 MAX_PRINCIPAL_LENGTH = 150
 BUCKET_SCHEMA_FIELDS = ("collection:schema", "group:schema", "record:schema")
+
+
+def validate_against_bucket_schema(
+    model: type[ResourceModel], object_id: str, data: dict[str, Any], bucket: Bucket
+) -> None:
+    """Collections and groups, with schema validation on: the bucket's `<type>:schema`
+    (spec/08; a group's `members` are part of the validated data)."""
+    if not schemas.enabled():
+        return
+    schema = bucket.data.get(f"{model.resource_name}:schema")
+    if schema is not None:
+        schemas.validate(data, schema, object_id=object_id, ignored=("last_modified",))
 
 
 class Bucket(ResourceModel):
@@ -81,6 +93,13 @@ class Collection(ResourceModel):
                 raise errors.invalid("body", "data.cache_expires", f'"{value}" is not a number')
         return data
 
+    @classmethod
+    def validate_object(
+        cls, object_id: str, data: dict[str, Any], *, parent: Any, old: Any
+    ) -> dict[str, Any]:
+        validate_against_bucket_schema(cls, object_id, data, parent)
+        return data
+
 
 class Group(ResourceModel):
     """A named set of principals; its URI is a principal that ACLs can grant to."""
@@ -112,6 +131,13 @@ class Group(ResourceModel):
                     "body", f"data.members.{index}", f"'{member}' is not a valid user ID."
                 )
         return {**data, "members": members}
+
+    @classmethod
+    def validate_object(
+        cls, object_id: str, data: dict[str, Any], *, parent: Any, old: Any
+    ) -> dict[str, Any]:
+        validate_against_bucket_schema(cls, object_id, data, parent)
+        return data
 
     def on_saved(self) -> None:
         permissions.set_group_members(self.uri, self.data.get("members", []))

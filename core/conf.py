@@ -47,6 +47,7 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "storage_max_fetch_size": (10000, int),
     "pagination_token_validity_seconds": (600, int),
     "explicit_permissions": (True, as_bool),
+    "experimental_collection_schema_validation": (False, as_bool),
     "project_name": ("kinto", str),
     "project_version": ("0.1.0", str),
     "project_docs": ("https://kinto.readthedocs.io/en/stable/api/", str),
@@ -81,6 +82,8 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "max_id_length": (64, int),
     "max_record_id_length": (128, int),
     "max_account_id_length": (128, int),
+    "schema_max_bytes": (256 * 1024, int),
+    "schema_validation_timeout_seconds": (1.0, float),
     # Identity
     "auth_policies": (["basicauth"], as_list),
     "userid_hmac_secret": ("", str),

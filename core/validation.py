@@ -6,23 +6,31 @@ from typing import Any
 
 import jsonschema
 
-from core import errors
+from core import errors, jsonutil
+from core.conf import kinto_settings
 
 NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
 
 
 def check_json_schema(schema: Any, name: str) -> None:
-    """A stored schema must be a JSON object that is a valid JSON Schema (Draft-7 meta-schema).
+    """A stored schema must be a JSON object that is a valid JSON Schema (Draft-7 meta-schema),
+    of at most `schema_max_bytes` of JSON.
 
-    The message starts with the path of the offending keyword inside the schema, as the
-    reference server words it (e.g. `type'bogus' is not valid under any of the given schemas`).
+    The message starts with the offending keyword inside the schema, as the reference server
+    words it (e.g. `type'bogus' is not valid under any of the given schemas`).
     """
     if not isinstance(schema, dict):
         raise errors.invalid("body", name, f'"{schema}" {NOT_A_MAPPING}')
+    # Bounded before the meta-schema check, whose cost grows with the schema (about a second
+    # for half a megabyte), and because every validation against it is costlier still.
+    limit = kinto_settings.schema_max_bytes
+    if len(jsonutil.dumps(schema)) > limit:
+        raise errors.invalid("body", name, f"Schema is larger than {limit} bytes")
     try:
         jsonschema.Draft7Validator.check_schema(schema)
     except jsonschema.SchemaError as error:
-        where = "".join(str(part) for part in error.path)
+        # Only the innermost keyword, glued to the message, as the reference server does.
+        where = str(error.path[-1]) if error.path else ""
         raise errors.invalid("body", name, f"{where}{error.message}") from None
 
 

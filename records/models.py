@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from buckets.models import Collection
+from core import schemas
 from core.models import ResourceModel
+
+# Left out of the validated data: set by the server (`schema` is the version of the
+# collection schema the record was validated against).
+SCHEMA_IGNORED_FIELDS = ("last_modified", "schema")
 
 
 class Record(ResourceModel):
@@ -27,3 +34,29 @@ class Record(ResourceModel):
             ),
         ]
         permissions = [("read", "Read the record"), ("write", "Write the record")]
+
+    @classmethod
+    def validate_object(
+        cls, object_id: str, data: dict[str, Any], *, parent: Any, old: Any
+    ) -> dict[str, Any]:
+        """With schema validation on: the collection's `schema`, then the bucket's
+        `record:schema` (spec/08). A collection with a `schema` (even `{}`) stamps the record
+        with its `last_modified`, so that clients can find records checked against an older
+        version (`?lt_schema=`)."""
+        if not schemas.enabled():
+            return data
+        collection = parent
+        if "schema" in collection.data:
+            schemas.validate(
+                data,
+                collection.data["schema"],
+                object_id=object_id,
+                ignored=SCHEMA_IGNORED_FIELDS,
+            )
+            data = {**data, "schema": collection.last_modified}
+        bucket_schema = collection.bucket.data.get("record:schema")
+        if bucket_schema is not None:
+            schemas.validate(
+                data, bucket_schema, object_id=object_id, ignored=SCHEMA_IGNORED_FIELDS
+            )
+        return data
