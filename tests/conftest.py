@@ -7,6 +7,7 @@ The suite runs on SQLite by default and on PostgreSQL when `KINTO_STORAGE_URL` p
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 import pytest
@@ -16,6 +17,18 @@ from django.test import Client
 from core import jsonutil
 
 PASSWORD = "secret"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """PostgreSQL test databases named after this test process too: two runs in one checkout
+    at the same time (a developer and CI, or several agents) must not drop each other's."""
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        if database["ENGINE"].endswith("postgresql"):
+            test = database.setdefault("TEST", {})
+            test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_p{os.getpid()}"
 
 
 def basic(user: str, password: str = PASSWORD) -> str:
