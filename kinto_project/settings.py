@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "buckets",
     "records",
     "accounts",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +137,30 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "kinto_cache",
+        }
+    }
+
+# Live push (notifications/): events cross server processes through Redis when
+# `redis_url` is set; otherwise the in-memory layer serves the clients of one process.
+REDIS_URL = VALUES.get("redis_url", "")
+# A channel (one per server process) may hold this many undelivered events.
+CHANNEL_CAPACITY = 10000
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": VALUES.get("redis_prefix", "kinto"),
+                "capacity": CHANNEL_CAPACITY,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
         }
     }
 

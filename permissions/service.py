@@ -6,7 +6,7 @@ stays behind `permissions.store`. A permission check, inherited rights included,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import models
@@ -22,8 +22,11 @@ __all__ = [
     "Identity",
     "principals_for",
     "identity_for_user_id",
+    "identities_for_user_ids",
     "has_permission",
     "permission_and_acls",
+    "grants_of_many",
+    "granted_by",
     "setting_grants",
     "restrict",
     "object_permissions",
@@ -38,6 +41,9 @@ __all__ = [
     "forget_everything",
     "grants_query",
     "acl_entry_count",
+    "permissions_by_pk",
+    "set_permissions_by_pk",
+    "set_members_of_groups",
 ]
 
 
@@ -47,6 +53,16 @@ def identity_for_user_id(user_id: str | None) -> Identity:
         return ANONYMOUS
     groups = store.group_principals_of(user_id, [AUTHENTICATED])
     return Identity(user_id, (user_id, EVERYONE, AUTHENTICATED, *sorted(groups)))
+
+
+def identities_for_user_ids(user_ids: Iterable[str]) -> dict[str, Identity]:
+    """`identity_for_user_id` of several users in one query (long-lived connections refresh
+    their callers' group memberships together)."""
+    groups = store.group_principals_of_many(user_ids, [AUTHENTICATED])
+    return {
+        user_id: Identity(user_id, (user_id, EVERYONE, AUTHENTICATED, *names))
+        for user_id, names in groups.items()
+    }
 
 
 def principals_for(request: HttpRequest) -> Identity:
@@ -111,6 +127,53 @@ def permission_and_acls(
         _group_principals(identity),
     )
     return granted, acls
+
+
+def grants_of_many(
+    resource_name: str,
+    permission: str,
+    ancestry: Mapping[str, models.Model | None],
+    objects: Sequence[models.Model | None],
+) -> list[frozenset[str]]:
+    """For each object, every principal that an ACL of the object or of its ancestry grants
+    `permission` to (one query for all): who may see an event is then decided for any number
+    of callers, in memory, with `granted_by`. A None object contributes no ACL of its own (a
+    tombstone, whose ACLs are gone)."""
+    key = acl_key(resource_name, permission)
+    if key is None:
+        return [frozenset() for _ in objects]
+    levels = GRANTED_BY[key]
+    rows: list[tuple[type[models.Model], int]] = []
+    for level, obj in ancestry.items():
+        if obj is not None and level != resource_name and level in levels:
+            rows.append((type(obj), obj.pk))
+    rows += [(type(obj), obj.pk) for obj in objects if obj is not None]
+    acls = store.read_acls_of_many(list(dict.fromkeys(rows)))
+    inherited: set[str] = set()
+    for level, obj in ancestry.items():
+        if obj is not None and level != resource_name and level in levels:
+            for name in levels[level]:
+                inherited.update(acls[(type(obj), obj.pk)].get(name, ()))
+    own_names = levels.get(resource_name, ())
+    result = []
+    for obj in objects:
+        granted = set(inherited)
+        if obj is not None:
+            own = acls[(type(obj), obj.pk)]
+            for name in own_names:
+                granted.update(own.get(name, ()))
+        result.append(frozenset(granted))
+    return result
+
+
+def granted_by(
+    identity: Identity, resource_name: str, permission: str, principals: frozenset[str]
+) -> bool:
+    """Whether the caller holds `permission`, given the principals `grants_of_many` found for
+    the object: through one of them, or through a `<type>_<perm>_principals` setting."""
+    return not principals.isdisjoint(identity.principals) or setting_grants(
+        identity, resource_name, permission
+    )
 
 
 def _targets(
@@ -223,3 +286,28 @@ def grants_query(identity: Identity, model: type[models.Model]) -> tuple[str, li
 def acl_entry_count() -> int:
     """How many ACL entries are stored, for reports and benchmarks."""
     return store.count_acl_entries()
+
+
+def permissions_by_pk(
+    model: type[models.Model], pks: Iterable[int], using: Any = None
+) -> dict[int, dict[str, list[str]]]:
+    """The own ACLs of many objects of one type, one query for all (backups read them per
+    chunk of objects): pk → ACL name → sorted principals; objects without ACLs are absent.
+    `using` is the database connection to read through (default: Django's)."""
+    return store.read_acls_by_pk(model, pks, using)
+
+
+def set_permissions_by_pk(
+    model: type[models.Model],
+    acls: Mapping[int, Mapping[str, Iterable[str]]],
+    replace: Iterable[int] = (),
+) -> None:
+    """Store exactly these ACLs on many objects of one type in a constant number of queries
+    (restores write them per chunk); objects in `replace` lose their previous ACLs first,
+    the others must have none yet."""
+    store.write_acls_by_pk(model, acls, replace)
+
+
+def set_members_of_groups(members: Mapping[str, Iterable[str]]) -> None:
+    """`set_group_members` of many groups at once: group URI → exactly these members."""
+    store.set_members_of_groups(members)

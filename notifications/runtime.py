@@ -1,0 +1,143 @@
+"""Where the live machinery runs: database work off the event loop, and the publisher that
+puts committed events on the channel layer in commit order.
+
+Database calls of the live endpoint run in two small thread pools, never on the event loop:
+one thread for the hub (events are decided one after the other, in order) and a few for the
+connections (authentication, authorization, replays), so that a long replay never delays
+live deliveries. Their connections stay open like the HTTP workers' (`conn_max_age`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import close_old_connections, connections
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CONNECTION_THREADS = 4
+_executors: dict[str, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _executor(name: str) -> ThreadPoolExecutor:
+    with _executors_lock:
+        executor = _executors.get(name)
+        if executor is None:
+            workers = 1 if name == "hub" else CONNECTION_THREADS
+            executor = _executors[name] = ThreadPoolExecutor(workers, f"kinto-live-{name}")
+        return executor
+
+
+def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    close_old_connections()
+    try:
+        return function(*args)
+    finally:
+        close_old_connections()
+
+
+async def run_db(pool: str, function: Callable[..., T], *args: Any) -> T:
+    """Run database work in the `hub` or `connections` thread pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_executor(pool), _in_thread, function, *args)
+
+
+def close_database_connections() -> None:
+    """Close the connections the pools' threads hold and stop the pools (test teardown,
+    before the test database is dropped)."""
+    with _executors_lock:
+        executors = list(_executors.values())
+        _executors.clear()
+    for executor in executors:
+        workers = executor._max_workers
+        barrier = threading.Barrier(workers, timeout=5)
+        futures = [executor.submit(_close_connection, barrier) for _ in range(workers)]
+        for future in futures:
+            future.result()
+        executor.shutdown(wait=True)
+
+
+def _close_connection(barrier: threading.Barrier) -> None:
+    # Every thread of the pool must run this once: the barrier keeps each busy until all
+    # have one (an idle thread would otherwise take two).
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        pass
+    connections.close_all()
+
+
+class Publisher:
+    """Sends committed events to the channel layer, one after the other, from one event loop.
+
+    In the server process, that loop is the ASGI server's (the layer's connections live
+    there, and the in-memory layer is not thread-safe); HTTP writes, which run in threads,
+    hand their events over. A process without one (a WSGI-only server, a management
+    command) starts a thread with its own loop, when the layer reaches other processes.
+    Sending in sequence keeps the order in which events were handed over.
+    """
+
+    def __init__(self) -> None:
+        self.target: tuple[asyncio.AbstractEventLoop, asyncio.Queue] | None = None
+        self.lock = threading.Lock()
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish from `loop` (called from inside it, by the ASGI application)."""
+        target = self.target
+        if target is not None and target[0] is loop:
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        loop.create_task(self._run(queue))
+        self.target = (loop, queue)
+
+    async def _run(self, queue: asyncio.Queue) -> None:
+        while True:
+            group_names, message = await queue.get()
+            layer = get_channel_layer()
+            for group in group_names:
+                try:
+                    await layer.group_send(group, {**message, "group": group})
+                except Exception:  # noqa: BLE001 - a layer outage must not stop the next ones
+                    logger.exception("Live broadcast to %s failed", group)
+
+    def _start_own_loop(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+        with self.lock:
+            target = self.target
+            if target is not None and not target[0].is_closed():
+                return target
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                self.attach(loop)
+                ready.set()
+                loop.run_forever()
+
+            threading.Thread(target=run, name="kinto-live-publisher", daemon=True).start()
+            ready.wait()
+            return self.target
+
+    def publish(self, group_names: list[str], message: dict[str, Any]) -> None:
+        """Queue a message for these groups (from any thread); never blocks the caller."""
+        target = self.target
+        if target is None or target[0].is_closed():
+            if isinstance(get_channel_layer(), InMemoryChannelLayer):
+                return  # nobody in this process listens; the layer reaches no other one
+            target = self._start_own_loop()
+        loop, queue = target
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (group_names, message))
+        except RuntimeError:
+            pass  # the loop closed meanwhile (shutdown): nobody is left to deliver to
+
+
+publisher = Publisher()
