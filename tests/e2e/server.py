@@ -61,9 +61,9 @@ class PostgresDatabase:
     def __init__(self, url: str, suffix: str = "e2e") -> None:
         parts = urlsplit(url)
         base = unquote(parts.path.lstrip("/")) or "postgres"
-        # pytest-xdist workers each start their own server and database.
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
-        self.name = f"{base}_{suffix}" + (f"_{worker}" if worker else "")
+        # Each test process (an xdist worker, or another run in the same checkout at the same
+        # time) has databases of its own.
+        self.name = f"{base}_{suffix}_p{os.getpid()}"
         self.url = urlunsplit(parts._replace(path="/" + self.name))
         self.admin_url = urlunsplit(parts._replace(path="/postgres"))
 
