@@ -88,6 +88,12 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "auth_policies": (["basicauth"], as_list),
     "userid_hmac_secret": ("", str),
     "bucket_create_principals": (["system.Authenticated"], as_list),
+    # History plugin (history/; on with `history_enabled` or `includes`)
+    "history_exclude_resources": ([], as_list),
+    "history_exclude_user_ids": ([], as_list),
+    "history_auto_trim_max_count": (-1, int),
+    "history_auto_trim_threshold": (100, int),
+    "history_auto_trim_user_ids": ([], as_list),
 }
 
 

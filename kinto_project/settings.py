@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "buckets",
     "records",
     "accounts",
+    "history",
     "notifications",
 ]
 

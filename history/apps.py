@@ -1,0 +1,28 @@
+from django.apps import AppConfig
+
+
+class HistoryConfig(AppConfig):
+    """The history of every bucket (`/buckets/{bid}/history`, spec/07), when enabled."""
+
+    name = "history"
+    label = "kinto_history"
+    verbose_name = "Kinto history"
+    default_auto_field = "django.db.models.BigAutoField"
+    kinto_urls = "history.urls"
+
+    def ready(self) -> None:
+        from core import capabilities
+        from core.signals import resource_written
+        from history import checks  # noqa: F401  (registers the system checks)
+        from history.recording import capability_extras, history_enabled, record_changes
+
+        resource_written.connect(record_changes, dispatch_uid="kinto-history")
+        capabilities.register(
+            capabilities.Feature(
+                name="history",
+                description="Track changes on data.",
+                url="http://kinto.readthedocs.io/en/latest/api/1.x/history.html",
+                enabled=history_enabled,
+                extras=capability_extras,
+            )
+        )
