@@ -154,6 +154,8 @@ def parse_target(
     except Resolver404:
         raise errors.url_not_found() from None
     route = match.url_name or ""
+    if not route.endswith(("-plural", "-object")):
+        raise errors.url_not_found()  # not a resource (the JSON 404, a utility endpoint)
     if route not in LISTS and route not in TREES:
         raise errors.invalid(
             location,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests import factories
 
 RECORDS = factories.RECORDS
@@ -41,3 +43,225 @@ def test_subscriber_receives_created_updated_and_deleted_records(live, api):
         await client.close()
 
     live.run(scenario)
+
+
+def user_id(api, user):
+    return api.as_user(user).get("/").json["user"]["id"]
+
+
+def test_filters_and_fields_apply_to_live_changes(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        subscribed = await client.subscribe(
+            RECORDS, filters={"status": "paid", "min_qty": 2, "_fields": "qty"}
+        )
+        assert subscribed["type"] == "subscribed"
+        await live.call(factories.record, api, {"status": "open", "qty": 5}, record_id="a")
+        await live.call(factories.record, api, {"status": "paid", "qty": 1}, record_id="b")
+        await live.call(factories.record, api, {"status": "paid", "qty": 3}, record_id="c")
+        await live.call(api.delete, f"{RECORDS}/a")
+        matching, tombstone = await client.changes(2)
+        assert matching["id"] == "c"
+        assert matching["data"] == {"id": "c", "qty": 3, "last_modified": matching["timestamp"]}
+        # Deletions are always sent: a tombstone has no fields left to filter on.
+        assert tombstone["action"] == "delete" and tombstone["id"] == "a"
+        assert await client.nothing()
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_subscription_errors_are_the_http_api_errors(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("bob")
+        denied = await client.subscribe(RECORDS, "denied")
+        assert denied == {
+            "type": "error",
+            "subscription": "denied",
+            "error": {
+                "code": 403,
+                "errno": 121,
+                "error": "Forbidden",
+                "message": "This user cannot access this resource.",
+            },
+        }
+        missing = await client.subscribe("/buckets/shop/collections/nope/records", "missing")
+        assert missing["error"]["code"] in (403, 404)
+        bad_filter = await client.subscribe(RECORDS, "bad", filters={"like_code": 42})
+        assert bad_filter["error"]["code"] == 400
+        assert bad_filter["error"]["errno"] == 107
+        record = await client.subscribe(f"{RECORDS}/r1", "object")
+        assert record["error"]["code"] == 400
+        unknown = await client.subscribe("/nowhere", "unknown")
+        assert unknown["error"]["code"] == 404 and unknown["error"]["errno"] == 111
+        await client.send(type="dance")
+        assert (await client.receive())["error"]["code"] == 400
+        await client.communicator.send_to(text_data="{not json")
+        assert (await client.receive())["error"]["errno"] == 107
+        await client.close()
+
+        anonymous = await live.connect()
+        unauthorized = await anonymous.subscribe(RECORDS)
+        assert unauthorized["error"]["code"] == 401
+        await anonymous.close()
+
+    live.run(scenario)
+
+
+def test_resume_limits_and_duplicates_are_refused(live, api, kinto_settings):
+    kinto_settings(live_max_subscriptions=1)
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        assert (await client.subscribe(RECORDS, "one"))["type"] == "subscribed"
+        again = await client.subscribe(RECORDS, "one")
+        assert again["error"]["code"] == 400
+        second = await client.subscribe(RECORDS, "two")
+        assert "At most 1 subscriptions" in second["error"]["message"]
+        await client.send(type="unsubscribe", id="one")
+        assert (await client.receive()) == {"type": "unsubscribed", "subscription": "one"}
+        tree = await client.subscribe(factories.COLLECTION, "tree", since=0)
+        assert tree["error"]["message"] == "since in body: Only list subscriptions can resume"
+        bad_since = await client.subscribe(RECORDS, "bad", since="yesterday")
+        assert bad_since["error"]["code"] == 400
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_read_access_is_checked_when_each_change_is_delivered(live, api):
+    bob = user_id(api, "bob")
+    factories.collection(api, permissions={"read": [bob]})
+
+    async def scenario():
+        client = await live.connect("bob")
+        assert (await client.subscribe(RECORDS))["type"] == "subscribed"
+        await live.call(factories.record, api, {"n": 1}, record_id="before")
+        (change,) = await client.changes(1)
+        assert change["id"] == "before"
+        # Alice revokes Bob's read access: the next change is not delivered to him.
+        await live.call(api.patch, factories.COLLECTION, {"permissions": {"read": []}})
+        await live.call(factories.record, api, {"n": 2}, record_id="after")
+        assert await client.nothing(0.5)
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_objects_shared_one_by_one_are_delivered_to_their_readers_only(live, api):
+    bob = user_id(api, "bob")
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("bob")
+        # Bob may list the records (he creates his own) but reads only those shared with him.
+        await live.call(api.patch, factories.COLLECTION, {"permissions": {"record:create": [bob]}})
+        assert (await client.subscribe(RECORDS))["type"] == "subscribed"
+        batch = {
+            "defaults": {"method": "PUT"},
+            "requests": [
+                {"path": f"{RECORDS}/private", "body": {"data": {"n": 1}}},
+                {
+                    "path": f"{RECORDS}/shared",
+                    "body": {"data": {"n": 2}, "permissions": {"read": [bob]}},
+                },
+            ],
+        }
+        assert (await live.call(api.post, "/batch", batch)).status == 200
+        (change,) = await client.changes(1)
+        assert change["id"] == "shared"
+        assert await client.nothing()
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_group_membership_changes_reach_open_connections(live, api):
+    bob = user_id(api, "bob")
+    factories.collection(api)
+    factories.group(api, "readers", members=[])
+    api.patch(factories.COLLECTION, {"permissions": {"read": ["/buckets/shop/groups/readers"]}})
+
+    async def scenario():
+        client = await live.connect("bob")
+        subscribed = await client.subscribe(RECORDS)
+        assert subscribed["error"]["code"] == 403
+        await live.call(factories.group, api, "readers", members=[bob])
+        # The connection's principals are refreshed when the group's event arrives.
+        for _ in range(50):
+            if (await client.subscribe(RECORDS))["type"] == "subscribed":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("group membership never reached the connection")
+        await live.call(factories.record, api, {"n": 1}, record_id="r1")
+        (change,) = await client.changes(1)
+        assert change["id"] == "r1"
+        # Removed from the group: the connection's principals are refreshed.
+        await live.call(factories.group, api, "readers", members=[])
+        await live.call(factories.record, api, {"n": 2}, record_id="r2")
+        assert await client.nothing(0.5)
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_bucket_and_collection_subscriptions_follow_what_is_inside(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        assert (await client.subscribe(factories.BUCKET, "bucket"))["type"] == "subscribed"
+        assert (await client.subscribe(factories.COLLECTION, "orders"))["type"] == "subscribed"
+        assert (await client.subscribe("/buckets", "buckets"))["type"] == "subscribed"
+        await live.call(factories.record, api, {"n": 1}, record_id="r1")
+        await live.call(api.put, "/buckets/shop/collections/other", None)
+        await live.call(factories.group, api, "staff", members=[])
+        await live.call(api.patch, factories.COLLECTION, {"data": {"title": "Orders"}})
+        await live.call(api.patch, factories.BUCKET, {"data": {"title": "Shop"}})
+        received = await client.changes(8)
+        seen = sorted((c["subscription"], c["resource_name"], c["id"]) for c in received)
+        assert seen == [
+            ("bucket", "bucket", "shop"),
+            ("bucket", "collection", "orders"),
+            ("bucket", "collection", "other"),
+            ("bucket", "group", "staff"),
+            ("bucket", "record", "r1"),
+            ("buckets", "bucket", "shop"),
+            ("orders", "collection", "orders"),
+            ("orders", "record", "r1"),
+        ]
+        assert await client.nothing()
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_credentials_in_the_first_message(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect()
+        await client.send(type="authenticate", authorization="Basic !!!")
+        assert (await client.receive())["error"]["code"] == 401
+        await client.send(type="authenticate", authorization=factories_basic("alice"))
+        authenticated = await client.receive()
+        assert authenticated["type"] == "authenticated"
+        assert authenticated["user_id"].startswith("basicauth:")
+        assert (await client.subscribe(RECORDS))["type"] == "subscribed"
+        await client.send(type="authenticate", authorization=factories_basic("bob"))
+        assert "Authenticate before subscribing" in (await client.receive())["error"]["message"]
+        await client.close()
+
+    live.run(scenario)
+
+
+def factories_basic(user):
+    from tests.notifications.conftest import basic
+
+    return basic(user)
