@@ -1,4 +1,23 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def check_backed_up(data: dict[str, Any]) -> str | None:
+    """A restored account needs its password hash (the data is restored as it is)."""
+    password = data.get("password")
+    if not isinstance(password, str) or not password:
+        return "data.password should be the password hash"
+    return None
+
+
+def forget_restored(model: Any, accounts: list[Any]) -> None:
+    """Restored accounts drop their cached password checks (a replaced hash works at once)."""
+    from accounts import passwords
+
+    passwords.forget([account.object_id for account in accounts])
 
 
 class AccountsConfig(AppConfig):
@@ -14,10 +33,18 @@ class AccountsConfig(AppConfig):
         from accounts import checks  # noqa: F401  (registers the system checks)
         from accounts.policy import AccountPolicy
         from accounts.viewsets import accounts_enabled
-        from core import capabilities
+        from core import backup, capabilities
         from permissions.auth import register_policy
 
         register_policy(AccountPolicy())
+        # Password hashes are secrets: backups hold accounts only when asked to.
+        backup.register(
+            "account",
+            option="accounts",
+            help="Include accounts, with their password hashes (secrets: protect the file).",
+            check=check_backed_up,
+            restored=forget_restored,
+        )
         capabilities.register(
             capabilities.Feature(
                 name="accounts",

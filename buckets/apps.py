@@ -1,4 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def restore_memberships(model: Any, groups: list[Any]) -> None:
+    """After a restore: the memberships of the restored groups, in a few queries per chunk
+    (a group restored as a tombstone has no members)."""
+    from permissions import service as permissions
+
+    permissions.set_members_of_groups(
+        {group.uri: [] if group.deleted else group.data.get("members", []) for group in groups}
+    )
 
 
 class BucketsConfig(AppConfig):
@@ -13,10 +27,11 @@ class BucketsConfig(AppConfig):
     def ready(self) -> None:
         from buckets.default_bucket import default_bucket_enabled, user_bucket
         from buckets.models import drop_removed_members
-        from core import capabilities
+        from core import backup, capabilities
         from core.signals import principals_removed
 
         principals_removed.connect(drop_removed_members, dispatch_uid="kinto-group-members")
+        backup.register("group", restored=restore_memberships)
 
         capabilities.register(
             capabilities.Feature(

@@ -41,6 +41,9 @@ __all__ = [
     "forget_everything",
     "grants_query",
     "acl_entry_count",
+    "permissions_by_pk",
+    "set_permissions_by_pk",
+    "set_members_of_groups",
 ]
 
 
@@ -283,3 +286,28 @@ def grants_query(identity: Identity, model: type[models.Model]) -> tuple[str, li
 def acl_entry_count() -> int:
     """How many ACL entries are stored, for reports and benchmarks."""
     return store.count_acl_entries()
+
+
+def permissions_by_pk(
+    model: type[models.Model], pks: Iterable[int], using: Any = None
+) -> dict[int, dict[str, list[str]]]:
+    """The own ACLs of many objects of one type, one query for all (backups read them per
+    chunk of objects): pk → ACL name → sorted principals; objects without ACLs are absent.
+    `using` is the database connection to read through (default: Django's)."""
+    return store.read_acls_by_pk(model, pks, using)
+
+
+def set_permissions_by_pk(
+    model: type[models.Model],
+    acls: Mapping[int, Mapping[str, Iterable[str]]],
+    replace: Iterable[int] = (),
+) -> None:
+    """Store exactly these ACLs on many objects of one type in a constant number of queries
+    (restores write them per chunk); objects in `replace` lose their previous ACLs first,
+    the others must have none yet."""
+    store.write_acls_by_pk(model, acls, replace)
+
+
+def set_members_of_groups(members: Mapping[str, Iterable[str]]) -> None:
+    """`set_group_members` of many groups at once: group URI → exactly these members."""
+    store.set_members_of_groups(members)

@@ -9,7 +9,7 @@ touches the guardian, user and group tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -551,3 +551,141 @@ def granted_acls_sql(
 def count_acl_entries() -> int:
     """How many ACL entries are stored (user and group grants together)."""
     return UserObjectPermission.objects.count() + GroupObjectPermission.objects.count()
+
+
+def _keys_param(keys: list[str], vendor: str) -> tuple[str, Any]:
+    """A condition on `p.object_pk` matching any of `keys`, with one bound parameter however
+    many there are (SQLite binds a limited number of parameters)."""
+    if vendor == "postgresql":
+        return "p.object_pk = ANY(%s)", keys
+    return "p.object_pk IN (SELECT value FROM json_each(%s))", json.dumps(keys)
+
+
+def read_acls_by_pk(
+    model: type[models.Model], pks: Iterable[int], using: Any = None
+) -> dict[int, dict[str, list[str]]]:
+    """ACLs of many objects of one type in one query: pk → ACL name → sorted principals
+    (objects without ACLs are absent). `using` is the database connection to read through
+    (default: Django's), e.g. the backup's snapshot."""
+    db = using or connection
+    keys = [str(pk) for pk in pks]
+    if not keys:
+        return {}
+    names = permission_codenames(model)
+    t = _tables()
+    ct = content_type_id(model)
+    condition, keys_param = _keys_param(keys, db.vendor)
+    sql = (
+        f"SELECT p.object_pk, p.permission_id, u.{t['username']} FROM {t['uop']} p "
+        f"JOIN {t['user']} u ON u.{t['user_pk']} = p.user_id "
+        f"WHERE p.content_type_id = %s AND {condition} "
+        f"UNION ALL SELECT p.object_pk, p.permission_id, g.name FROM {t['gop']} p "
+        f"JOIN {t['group']} g ON g.id = p.group_id "
+        f"WHERE p.content_type_id = %s AND {condition}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, [ct, keys_param, ct, keys_param])
+        rows = cursor.fetchall()
+    acls: dict[int, dict[str, list[str]]] = {}
+    for object_pk, permission_id, principal in rows:
+        codename = names.get(permission_id)
+        if codename is not None:
+            acls.setdefault(int(object_pk), {}).setdefault(codename, []).append(principal)
+    for entries in acls.values():
+        for principals in entries.values():
+            principals.sort()
+    return acls
+
+
+def write_acls_by_pk(
+    model: type[models.Model],
+    acls: Mapping[int, Mapping[str, Iterable[str]]],
+    replace: Iterable[int] = (),
+) -> None:
+    """Give many objects of one type exactly these ACLs, in a constant number of queries:
+    the rows of the objects in `replace` are deleted first (the others have none yet)."""
+    ct = content_type_id(model)
+    replaced = [str(pk) for pk in replace]
+    if replaced:
+        condition, keys_param = _keys_param(replaced, connection.vendor)
+        with connection.cursor() as cursor:
+            for table in (UserObjectPermission, GroupObjectPermission):
+                cursor.execute(
+                    f"DELETE FROM {table._meta.db_table} AS p "
+                    f"WHERE p.content_type_id = %s AND {condition}",
+                    [ct, keys_param],
+                )
+    wanted = {
+        (pk, name, principal)
+        for pk, entries in acls.items()
+        for name, principals in entries.items()
+        for principal in principals
+    }
+    if not wanted:
+        return
+    users, groups = ensure_principals({principal for _, _, principal in wanted})
+    perm_ids = permission_ids(model, {name for _, name, _ in wanted})
+    user_rows = sorted(
+        (str(pk), perm_ids[name], users[principal])
+        for pk, name, principal in wanted
+        if principal in users
+    )
+    group_rows = sorted(
+        (str(pk), perm_ids[name], groups[principal])
+        for pk, name, principal in wanted
+        if principal in groups
+    )
+    for table, owner, rows in (
+        (UserObjectPermission, "user_id", user_rows),
+        (GroupObjectPermission, "group_id", group_rows),
+    ):
+        if rows:
+            _insert_acl_rows(table._meta.db_table, owner, ct, rows)
+
+
+def _insert_acl_rows(
+    table: str, owner_column: str, ct: int, rows: list[tuple[str, int, int]]
+) -> None:
+    """One INSERT of `(object_pk, permission_id, owner_id)` rows of one content type."""
+    columns = f"{table} (content_type_id, object_pk, permission_id, {owner_column})"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"INSERT INTO {columns} SELECT %s, r.pk, r.perm, r.owner FROM "
+            f"unnest(%s::text[], %s::int[], %s::int[]) AS r(pk, perm, owner)"
+        )
+        params: list[Any] = [ct, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
+    else:
+        sql = (
+            f"INSERT INTO {columns} SELECT %s, json_extract(value, '$[0]'), "
+            f"json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(%s)"
+        )
+        params = [ct, json.dumps(rows)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def set_members_of_groups(members: Mapping[str, Iterable[str]]) -> None:
+    """`set_group_members` of many groups in a constant number of queries."""
+    User = get_user_model()
+    field = username_field()
+    wanted = {group: sorted(set(names)) for group, names in members.items()}
+    if not wanted:
+        return
+    _, groups = ensure_principals(wanted)
+    names = sorted({name for names in wanted.values() for name in names})
+    user_ids: dict[str, int] = {}
+    if names:
+        User.objects.bulk_create([User(**{field: name}) for name in names], ignore_conflicts=True)
+        user_ids = _existing_rows(User, field, names)
+    Membership = User.groups.through
+    Membership.objects.filter(group_id__in=[groups[g] for g in wanted])._raw_delete(
+        Membership.objects.db
+    )
+    Membership.objects.bulk_create(
+        [
+            Membership(group_id=groups[group], user_id=user_ids[name])
+            for group, names in wanted.items()
+            for name in names
+        ],
+        ignore_conflicts=True,
+    )
