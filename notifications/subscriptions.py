@@ -37,6 +37,8 @@ TREES = {"bucket-object": "bucket", "collection-object": "collection"}
 API_ROOT = "/v1"
 # Directives of a list request that mean nothing for a stream of changes.
 IGNORED_DIRECTIVES = ("_sort", "_limit", "_token", "_since", "_before", "_to")
+# Headers of an engine error that an event-stream error response repeats.
+KEPT_HEADERS = ("WWW-Authenticate", "Retry-After")
 
 
 @dataclass
@@ -114,6 +116,7 @@ def raise_for(response: HttpResponse) -> None:
         body.get("message"),
         details=body.get("details"),
         error=body.get("error"),
+        headers={name: response[name] for name in KEPT_HEADERS if name in response},
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
+from django.db.backends.signals import connection_created
 
 from core import jsonutil
 from notifications import hub as hub_module
@@ -105,12 +106,24 @@ class Live:
         return client
 
 
+def no_table_locks(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """SQLite's test database is a shared-cache in-memory database, where a reader locks the
+    tables it reads and a concurrent writer fails at once (`database table is locked`)
+    instead of waiting as with a database file. The live threads (hub, connections) read
+    while the test writes: their reads must not take those locks."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
+
+
 @pytest.fixture
 def live(transactional_db: Any) -> Any:
     channel_layers.backends.clear()
+    connection_created.connect(no_table_locks)
     yield Live()
     channel_layers.backends.clear()
     close_database_connections()
+    connection_created.disconnect(no_table_locks)
 
 
 @pytest.fixture

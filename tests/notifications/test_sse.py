@@ -1,0 +1,134 @@
+"""The same feed as Server-Sent Events: `GET /v1/changes` with `Accept: text/event-stream`."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from asgiref.testing import ApplicationCommunicator
+
+from core import jsonutil
+from tests import factories
+from tests.notifications.conftest import TIMEOUT, basic
+
+RECORDS = factories.RECORDS
+
+
+class Stream:
+    """An event-stream request on the ASGI application, read frame by frame."""
+
+    def __init__(self, application, query: dict, user: str | None = "alice", **headers):
+        header_list = [(b"accept", b"text/event-stream")]
+        if user:
+            header_list.append((b"authorization", basic(user).encode()))
+        header_list += [
+            (k.lower().replace("_", "-").encode(), v.encode()) for k, v in headers.items()
+        ]
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v1/changes",
+            "raw_path": b"/v1/changes",
+            "query_string": urlencode(query).encode(),
+            "root_path": "",
+            "headers": header_list,
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 50000),
+        }
+        self.communicator = ApplicationCommunicator(application, scope)
+        self.pending = b""
+
+    async def start(self) -> dict:
+        await self.communicator.send_input({"type": "http.request", "body": b""})
+        return await self.communicator.receive_output(TIMEOUT)
+
+    async def body(self) -> bytes:
+        message = await self.communicator.receive_output(TIMEOUT)
+        return message["body"]
+
+    async def frame(self) -> dict:
+        """The next event (keep-alive comments and `retry:` skipped): id and data."""
+        while b"\n\n" not in self.pending:
+            self.pending += await self.body()
+        raw, self.pending = self.pending.split(b"\n\n", 1)
+        fields = dict(line.split(b": ", 1) for line in raw.split(b"\n") if b": " in line)
+        if b"data" not in fields:
+            return await self.frame()
+        return {
+            "id": fields.get(b"id", b"").decode() or None,
+            "data": jsonutil.loads(fields[b"data"]),
+        }
+
+    async def close(self) -> None:
+        await self.communicator.send_input({"type": "http.disconnect"})
+        await self.communicator.wait(TIMEOUT)
+
+
+def test_event_stream_sends_changes_with_their_timestamp_as_id(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS, "status": "paid"})
+        start = await stream.start()
+        assert start["status"] == 200
+        assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+        subscribed = await stream.frame()
+        assert subscribed["data"]["type"] == "subscribed"
+        await live.call(factories.record, api, {"status": "open"}, record_id="a")
+        record = await live.call(factories.record, api, {"status": "paid"}, record_id="b")
+        change = await stream.frame()
+        assert change["id"] == str(record["last_modified"])
+        assert change["data"]["id"] == "b"
+        assert change["data"]["subscription"] == "stream"
+        await stream.close()
+
+    live.run(scenario)
+
+
+def test_last_event_id_resumes_the_stream(live, api):
+    factories.collection(api)
+    first = factories.record(api, {"n": 1}, record_id="a")
+    factories.record(api, {"n": 2}, record_id="b")
+    api.delete(f"{RECORDS}/a")
+
+    async def scenario():
+        stream = Stream(
+            live.application,
+            {"resource": RECORDS, "since": 0},
+            last_event_id=str(first["last_modified"]),
+        )
+        assert (await stream.start())["status"] == 200
+        assert (await stream.frame())["data"]["type"] == "subscribed"
+        b, a = await stream.frame(), await stream.frame()
+        assert (b["data"]["id"], b["data"]["action"]) == ("b", "update")
+        assert (a["data"]["id"], a["data"]["action"]) == ("a", "delete")
+        replayed = await stream.frame()
+        assert replayed["data"]["type"] == "replayed" and replayed["id"] is None
+        await stream.close()
+
+    live.run(scenario)
+
+
+def test_event_stream_errors_are_json_responses(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS}, user="bob")
+        start = await stream.start()
+        assert start["status"] == 403
+        assert jsonutil.loads(await stream.body())["errno"] == 121
+        anonymous = Stream(live.application, {"resource": RECORDS}, user=None)
+        start = await anonymous.start()
+        assert start["status"] == 401
+        assert (b"www-authenticate", b'Basic realm="Realm"') in start["headers"]
+        missing = Stream(live.application, {}, user="alice")
+        assert (await missing.start())["status"] == 400
+
+    live.run(scenario)
+
+
+def test_plain_get_explains_how_to_subscribe(api):
+    response = api.get("/changes")
+    assert response.status == 406
+    assert response.json["message"] == ("Open a WebSocket, or GET with Accept: text/event-stream")
