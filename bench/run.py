@@ -721,6 +721,8 @@ def our_server(args, workdir: Path) -> Server:
         KINTO_USERID_HMAC_SECRET=SECRET,
         KINTO_ALLOWED_HOSTS="127.0.0.1 localhost",
     )
+    if args.redis_url:
+        env["KINTO_REDIS_URL"] = args.redis_url
     # bin/serve installs requirements, migrates, creates the cache table and execs gunicorn.
     argv = [str(REPO / "bin" / "serve")]
     return Server("ours", argv, env, str(REPO), str(workdir / "ours.log"), url)
@@ -899,8 +901,9 @@ def settings_text(args, notes: dict) -> str:
         f"date             {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         f"machine          {platform.node()} {os.cpu_count()} cores, {platform.python_version()}",
         f"our commit       {git_commit()}",
-        f"started servers  gunicorn gthread --workers {args.workers} --threads {args.threads}"
-        " --keep-alive 5 (bin/serve's options), PostgreSQL",
+        f"started servers  --workers {args.workers} --threads {args.threads} --keep-alive 5:"
+        " ours uvicorn workers (bin/serve), the reference gthread; PostgreSQL"
+        + (f", ours with Redis {args.redis_url}" if args.redis_url else ""),
         f"clients          {args.clients} {args.client_mode}es, one keep-alive connection each",
         f"per scenario     {plan} (after 1 untimed warm-up request per client)",
         f"records seeded   {args.records} (POST /batch of {BATCH_SIZE})",
@@ -973,6 +976,11 @@ def parse_args(argv=None):
     parser.add_argument("--ref-url", help="use this running reference instead of starting one")
     parser.add_argument("--ref-first", action="store_true", help="measure the reference first")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="KINTO_REDIS_URL of our server (live events cross its workers through Redis)",
+    )
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--client-mode", choices=["process", "thread"], default="process")

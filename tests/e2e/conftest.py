@@ -1,6 +1,6 @@
 """Fixtures of the end-to-end tests: one real server per test session, real clients.
 
-The server is gunicorn with `gthread` workers (as `bin/serve` runs it) on a port in
+The server is gunicorn with uvicorn workers (as `bin/serve` runs it) on a port in
 9130-9149, on a fresh SQLite file, or on a PostgreSQL database created for the run when
 `KINTO_STORAGE_URL` points to PostgreSQL.
 """

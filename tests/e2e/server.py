@@ -2,8 +2,9 @@
 
 `ServerProcess` migrates a new database (a temporary SQLite file, or a PostgreSQL database
 created for the run when `KINTO_STORAGE_URL` points to PostgreSQL), starts gunicorn with
-`gthread` workers on a free local port, waits for `/v1/__heartbeat__`, and on `stop()` shuts
-the whole process group down and drops the database.
+uvicorn workers on the ASGI application (as `bin/serve`) on a free local port, waits for
+`/v1/__heartbeat__`, and on `stop()` shuts the whole process group down and drops the
+database.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class PostgresDatabase:
 
 
 class ServerProcess:
-    """A gunicorn server of the project on 127.0.0.1 (see `bin/serve` for the options)."""
+    """A gunicorn server of the project on 127.0.0.1 (see `bin/serve` for the options).
+
+    Several workers share live events only through Redis: pass `redis_url` in `settings`.
+    """
 
     def __init__(
         self,
@@ -127,6 +131,7 @@ class ServerProcess:
         env["KINTO_STORAGE_URL"] = self.storage_url
         env["DJANGO_SETTINGS_MODULE"] = "kinto_project.settings"
         env["PYTHONUNBUFFERED"] = "1"
+        env["KINTO_THREADS"] = str(self.threads)
         return env
 
     def manage(self, *args: str) -> None:
@@ -145,21 +150,19 @@ class ServerProcess:
         self.manage("migrate", "--noinput")
         self.manage("createcachetable")
         self.port = free_port()
+        # bin/serve's command: uvicorn workers on the ASGI application (HTTP on `threads`
+        # threads per worker, WebSocket and event streams at /v1/changes).
         command = [
             str(VENV_BIN / "gunicorn"),
-            "kinto_project.wsgi",
+            "kinto_project.asgi:application",
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
             str(self.workers),
             "--worker-class",
-            "gthread",
-            "--threads",
-            str(self.threads),
+            "uvicorn_worker.UvicornWorker",
             "--keep-alive",
             "5",
-            "--limit-request-line",
-            "8190",
             "--access-logfile",
             "-",
             "--graceful-timeout",
