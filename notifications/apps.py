@@ -17,3 +17,18 @@ class NotificationsConfig(AppConfig):
 
         resource_changed.connect(listeners.dispatch, dispatch_uid="kinto-notifications")
         listeners.register(listeners.Listener("live", broadcast))
+        self.connect_durable_listeners()
+
+    @staticmethod
+    def connect_durable_listeners() -> None:
+        """Redis queues and webhooks: outbox entries written with every change, delivered by
+        `manage.py dispatch_events` or a thread of the server (`event_dispatcher_in_server`)."""
+        from django.core.signals import request_started
+
+        from core.signals import resource_written
+        from notifications import checks  # noqa: F401 - registers the system checks
+        from notifications.dispatcher import start_in_server
+        from notifications.outbox import record_entries
+
+        resource_written.connect(record_entries, dispatch_uid="kinto-outbox")
+        request_started.connect(start_in_server, dispatch_uid="kinto-outbox-dispatcher")

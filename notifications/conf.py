@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.conf import as_bool, kinto_settings
+from core.conf import as_bool, as_list, kinto_settings
 
 DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Live push over WebSocket and Server-Sent Events at `/v1/changes`.
@@ -26,6 +26,19 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Seconds between re-announcements of a process's channel-layer groups (Redis forgets a
     # group membership after its expiry, one day by default).
     "live_group_refresh_seconds": (3600, float),
+    # Durable listeners (notifications.sinks) and their dispatcher (notifications.dispatcher).
+    "event_listeners": ([], as_list),
+    # Run a dispatcher thread in every server process (only the lease holder delivers).
+    "event_dispatcher_in_server": (False, as_bool),
+    # Seconds between looks at the outbox when idle (a commit in the process wakes it).
+    "event_dispatcher_poll_seconds": (1.0, float),
+    # Retry delays after failed deliveries: doubled from the first, capped at the second.
+    "event_dispatcher_retry_min_seconds": (1.0, float),
+    "event_dispatcher_retry_max_seconds": (300.0, float),
+    # How long a dispatcher's lease lasts unless renewed (its crash delays delivery that long).
+    "event_dispatcher_lease_seconds": (30.0, float),
+    # Seconds delivered entries are kept (for inspection) before being deleted.
+    "event_outbox_retention_seconds": (7 * 86400, float),
 }
 
 

@@ -1,0 +1,73 @@
+"""`manage.py dispatch_events`: deliver the outbox to the Redis queues and webhooks.
+
+Runs until SIGTERM or SIGINT (finishing the delivery under way and handing its lease over);
+`--once` delivers what is due and exits; `--status` shows the backlog; `--discard <name>`
+drops the undelivered events of a listener (one removed from the settings keeps its entries
+until then).
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from notifications.dispatcher import Dispatcher, lease_holder
+from notifications.models import OutboxEntry
+from notifications.outbox import backlog
+from notifications.sinks import configuration
+
+
+class Command(BaseCommand):
+    help = "Deliver change events to the configured Redis queues and webhooks."
+
+    def add_arguments(self, parser: Any) -> None:
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument(
+            "--once", action="store_true", help="Deliver what is due now, then exit."
+        )
+        action.add_argument(
+            "--status", action="store_true", help="Print the undelivered events per listener."
+        )
+        action.add_argument(
+            "--discard", metavar="LISTENER", help="Delete a listener's undelivered events."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["status"]:
+            return self.status()
+        if options["discard"]:
+            count, _ = OutboxEntry.objects.pending().of_listener(options["discard"]).delete()
+            self.stdout.write(f"{count} undelivered entries of {options['discard']!r} deleted")
+            return
+        config = configuration()
+        if config.problems:
+            raise CommandError("; ".join(config.problems))
+        if not config.sinks:
+            self.stderr.write("No durable listener is configured (event_listeners).")
+        dispatcher = Dispatcher()
+        if options["once"]:
+            if not dispatcher.lease.hold():
+                raise CommandError(f"Another dispatcher is delivering: {lease_holder()}")
+            try:
+                delivered = dispatcher.drain()
+            finally:
+                dispatcher.release()
+            waiting = sum(backlog().values())
+            self.stdout.write(f"{delivered} events delivered, {waiting} waiting")
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: dispatcher.stop())
+        self.stdout.write(f"Dispatching events as {dispatcher.owner}")
+        dispatcher.run_forever()
+        self.stdout.write("Stopped")
+
+    def status(self) -> None:
+        names = {sink.name for sink in configuration().sinks}
+        counts = backlog()
+        for name in sorted(names | set(counts)):
+            note = "" if name in names else " (not configured)"
+            self.stdout.write(f"{name}: {counts.get(name, 0)} undelivered events{note}")
+        holder = lease_holder()
+        self.stdout.write(f"Lease: {holder if holder else 'never taken'}")
