@@ -110,11 +110,35 @@ class _BoundedRegex:
         return getattr(re, name)
 
 
+_RE_QUANTIFIER = re.compile(r"\{\d*(?:,\d*)?\}")
+
+
+def _as_regex_syntax(pattern: str) -> str:
+    """The `re` pattern for `regex`: the two read the same patterns alike, except a `{` that
+    starts no quantifier, a literal for `re` but a fuzzy-matching constraint (`a{e<=1}`) or
+    an error for `regex`; escaped here."""
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            parts.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char == "{":
+            quantifier = _RE_QUANTIFIER.match(pattern, index)
+            if quantifier is None or quantifier.group() == "{}":
+                char = "\\{"
+        parts.append(char)
+        index += 1
+    return "".join(parts)
+
+
 @functools.lru_cache(maxsize=512)
 def _compile_pattern(pattern: str, flags: int) -> Any:
     """A compiled `regex` pattern (its own cache costs more than a search of a short string)."""
     try:
-        return regex.compile(pattern, flags)
+        return regex.compile(_as_regex_syntax(pattern), flags)
     except regex.error as error:
         raise _SchemaProblem(f"{pattern!r} is not a valid regular expression: {error}") from None
 

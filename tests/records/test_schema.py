@@ -4,6 +4,7 @@ cache, query counts, batch, and a property test against jsonschema's own verdict
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -469,6 +470,27 @@ def test_nested_quantifiers_do_not_backtrack_forever(short_timeout, api):
     set_schema(api, {"properties": {"s": {"pattern": "^(a+)+$"}}})
     response = in_thread(lambda: api.post(RECORDS, {"data": {"s": "a" * 32 + "!"}}))
     assert_invalid(response, "s", f"'{'a' * 32}!' does not match '^(a+)+$'")
+
+
+@pytest.mark.parametrize(
+    "pattern,value,matches",
+    [
+        ("^ab{e<=1}$", "ab{e<=1}", True),  # literal for `re`, fuzzy matching for `regex`
+        ("^ab{e<=1}$", "ac", False),
+        ("^a{s", "a{s", True),  # an error for `regex`
+        ("^x{}$", "x{}", True),
+        ("^a{2}b{,1}$", "aab", True),
+        ("^a{2}$", "a{2}", False),
+        ("(?<=a)b", "ab", True),
+        ("\\d", "٣", True),  # Unicode digits, as `re`
+    ],
+)
+def test_patterns_mean_what_they_mean_to_re(api, validation, pattern, value, matches):
+    """Patterns run on the `regex` module, with the meaning Python's `re` gives them (which
+    the Draft-7 check of stored schemas accepted)."""
+    set_schema(api, {"properties": {"s": {"pattern": pattern}}})
+    assert bool(re.search(pattern, value)) == matches
+    assert api.post(RECORDS, {"data": {"s": value}}).status == (201 if matches else 400)
 
 
 @pytest.mark.parametrize(
