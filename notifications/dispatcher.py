@@ -46,8 +46,10 @@ SCOPES_PER_PASS = 100
 EVENTS_PER_SCOPE = 50
 PRUNE_INTERVAL_SECONDS = 60.0
 # Time allowed, beyond a delivery's own timeout, to mark it delivered before the lease ends.
-LEASE_MARGIN_SECONDS = 5.0
+LEASE_MARGIN_SECONDS = 2.0
 MAX_ERROR_LENGTH = 1000
+# How long a stopping server process waits for its dispatcher thread's delivery under way.
+STOP_WAIT_SECONDS = 5.0
 
 
 def as_datetime(seconds: float) -> datetime:
@@ -288,24 +290,28 @@ class Dispatcher:
 # --- inside a server process ---------------------------------------------------------------
 
 _server_dispatcher: Dispatcher | None = None
+_server_thread: threading.Thread | None = None
 _server_lock = threading.Lock()
 
 
 def start_in_server(**kwargs: Any) -> None:
     """`request_started` receiver: with `event_dispatcher_in_server`, the first request of a
     server process starts its dispatcher thread (the lease keeps all but one idle)."""
-    global _server_dispatcher
+    global _server_dispatcher, _server_thread
     if _server_dispatcher is not None or not notification_settings.event_dispatcher_in_server:
         return
     with _server_lock:
         if _server_dispatcher is not None:
             return
-        dispatcher = _server_dispatcher = Dispatcher()
-    thread = threading.Thread(
-        target=run_in_thread, args=(dispatcher,), name="kinto-event-dispatcher", daemon=True
-    )
-    thread.start()
-    atexit.register(stop_in_server, thread)
+        _server_dispatcher = Dispatcher()
+        _server_thread = threading.Thread(
+            target=run_in_thread,
+            args=(_server_dispatcher,),
+            name="kinto-event-dispatcher",
+            daemon=True,
+        )
+        _server_thread.start()
+    atexit.register(stop_in_server)
 
 
 def run_in_thread(dispatcher: Dispatcher) -> None:
@@ -315,8 +321,12 @@ def run_in_thread(dispatcher: Dispatcher) -> None:
         connection.close()
 
 
-def stop_in_server(thread: threading.Thread) -> None:
+def stop_in_server() -> None:
     """At exit: finish the delivery under way and hand the lease over."""
-    if _server_dispatcher is not None:
+    global _server_dispatcher, _server_thread
+    with _server_lock:
+        if _server_dispatcher is None or _server_thread is None:
+            return
         _server_dispatcher.stop()
-    thread.join(timeout=LEASE_MARGIN_SECONDS)
+        _server_thread.join(timeout=STOP_WAIT_SECONDS)
+        _server_dispatcher = _server_thread = None
