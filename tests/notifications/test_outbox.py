@@ -352,3 +352,40 @@ def test_invalid_dispatcher_settings_are_reported(kinto_settings, values, messag
     kinto_settings(**values)
     problems = [m.msg for m in run_checks() if m.id == "kinto_notifications.E002"]
     assert len(problems) == 1 and message in problems[0]
+
+
+def test_listeners_read_from_an_ini_file_and_the_environment(tmp_path, kinto_settings):
+    """Reference INI files keep working; environment variables spell the dots as underscores."""
+    from kinto_project import config
+
+    ini = tmp_path / "kinto.ini"
+    ini.write_text(
+        "[app:main]\n"
+        "kinto.event_listeners = queue hook\n"
+        "kinto.event_listeners.queue.use = kinto_redis.listeners\n"
+        "kinto.event_listeners.queue.url = redis://127.0.0.1:6379/2\n"
+        "kinto.event_listeners.queue.listname = events\n"
+        "kinto.event_listeners.queue.resources = record\n"
+        "kinto.event_listeners.hook.use = webhook\n"
+        "kinto.event_listeners.hook.url = https://example.com/from-ini\n"
+    )
+    values = config.load(
+        {
+            "KINTO_INI": str(ini),
+            "KINTO_EVENT_LISTENERS_HOOK_SECRET": "from-env",
+            "KINTO_EVENT_LISTENERS_HOOK_URL": "https://example.com/from-env",
+        }
+    )
+    kinto_settings(**values)
+    queue, hook = configuration().sinks
+    assert (queue.kind, queue.url, queue.listname, queue.resources) == (
+        "redis",
+        "redis://127.0.0.1:6379/2",
+        "events",
+        ("record",),
+    )
+    assert (hook.kind, hook.url, hook.secret) == (
+        "webhook",
+        "https://example.com/from-env",
+        "from-env",
+    )
