@@ -60,8 +60,8 @@ class ChangesConsumer(AsyncWebsocketConsumer):
 
     async def write(self) -> None:
         while True:
-            text = await self.session.queue.get()
-            await self.send(text_data=text.decode())
+            text, _ = await self.session.queue.get()
+            await self.send(text_data=text)
 
     async def disconnect(self, code: int) -> None:
         session = getattr(self, "session", None)
@@ -131,14 +131,10 @@ def wants_event_stream(scope: dict[str, Any]) -> bool:
     return "text/event-stream" in header(scope, b"accept")
 
 
-def sse_frame(body: bytes) -> bytes:
-    """One event: `id:` is the change's timestamp (browsers resume with `Last-Event-ID`)."""
-    decoded = jsonutil.loads_stored(body)
-    lines = []
-    if decoded.get("type") == "change":
-        lines.append(f"id: {decoded['timestamp']}".encode())
-    lines.append(b"data: " + body)
-    return b"\n".join(lines) + b"\n\n"
+def sse_frame(text: str, timestamp: int | None) -> bytes:
+    """One event: `id:` is a change's timestamp (browsers resume with `Last-Event-ID`)."""
+    event_id = f"id: {timestamp}\n" if timestamp is not None else ""
+    return f"{event_id}data: {text}\n\n".encode()
 
 
 async def event_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -196,11 +192,11 @@ async def stream(session: StreamSession, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"retry: 1000\n\n", "more_body": True})
     while True:
         try:
-            body = await asyncio.wait_for(session.queue.get(), keepalive)
+            text, timestamp = await asyncio.wait_for(session.queue.get(), keepalive)
         except TimeoutError:
             chunk = b": keep-alive\n\n"
         else:
-            chunk = sse_frame(body)
+            chunk = sse_frame(text, timestamp)
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 

@@ -40,14 +40,19 @@ logger = logging.getLogger(__name__)
 DECIDED_EVENTS = 64
 
 
-def change_body(change: dict[str, Any]) -> bytes:
+def change_body(change: dict[str, Any]) -> str:
     """A change message without its subscription id (added per subscriber)."""
-    return jsonutil.dumps({"type": "change", **change})
+    return jsonutil.dumps({"type": "change", **change}).decode()
 
 
-def with_subscription(subscription_id: str, body: bytes) -> bytes:
-    """`{"subscription": id, …rest}`: the shared body encoded once, per subscriber a prefix."""
-    return b'{"subscription":' + jsonutil.dumps(subscription_id) + b"," + body[1:]
+def subscription_prefix(subscription_id: str) -> str:
+    """`{"subscription": id,`: with a shared body (minus its `{`), a subscriber's message,
+    so that an event is encoded once whatever the number of subscribers."""
+    return '{"subscription":' + jsonutil.dumps(subscription_id).decode() + ","
+
+
+# A queued message: its JSON text and, for a change, its timestamp (an event stream's id).
+Outgoing = tuple[str, int | None]
 
 
 class LiveConnection:
@@ -60,24 +65,24 @@ class LiveConnection:
     def __init__(self, identity: permissions.Identity) -> None:
         self.identity = identity
         self.subscriptions: dict[str, Subscription] = {}
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(
             notification_settings.live_send_queue_size
         )
         self.overflowed = False
 
-    def push(self, message: bytes) -> None:
+    def push(self, message: str, timestamp: int | None = None) -> None:
         if self.overflowed:
             return
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait((message, timestamp))
         except asyncio.QueueFull:
             self.overflowed = True
             self.on_overflow()
 
-    async def push_wait(self, message: bytes) -> None:
+    async def push_wait(self, message: str, timestamp: int | None = None) -> None:
         """Queue a replayed message, waiting for room: the replay follows the client's pace."""
         if not self.overflowed:
-            await self.queue.put(message)
+            await self.queue.put((message, timestamp))
 
     def on_overflow(self) -> None:
         """Called once when the queue is full: the transport closes the connection."""
@@ -99,9 +104,10 @@ class Subscription:
     closed: bool = False
 
     def __post_init__(self) -> None:
-        self.buffer: list[tuple[int, bytes]] = []
+        self.buffer: list[tuple[int, str]] = []
+        self.prefix = subscription_prefix(self.id)
 
-    def offer(self, timestamp: int, body: bytes) -> None:
+    def offer(self, timestamp: int, body: str) -> None:
         if self.closed or (self.cursor is not None and timestamp <= self.cursor):
             return
         if self.replaying:
@@ -111,7 +117,7 @@ class Subscription:
                 return
             self.buffer.append((timestamp, body))
             return
-        self.connection.push(with_subscription(self.id, body))
+        self.connection.push(self.prefix + body[1:], timestamp)
 
     def end_replay(self, last_replayed: int | None) -> None:
         """Switch to live: send the buffered changes the replay did not already send."""
@@ -132,7 +138,7 @@ class DecidedEvent:
     readers: Readers
 
     def __post_init__(self) -> None:
-        self.bodies: dict[tuple[int, tuple[str, ...] | None], bytes] = {}
+        self.bodies: dict[tuple[int, tuple[str, ...] | None], str] = {}
         self.decisions: dict[tuple[str, ...], list[bool]] = {}
 
     def allowed(self, identity: permissions.Identity) -> list[bool]:
@@ -142,7 +148,7 @@ class DecidedEvent:
             self.decisions[identity.principals] = decided
         return decided
 
-    def body(self, index: int, fields: list[str] | None) -> bytes:
+    def body(self, index: int, fields: list[str] | None) -> str:
         key = (index, tuple(fields) if fields is not None else None)
         body = self.bodies.get(key)
         if body is None:

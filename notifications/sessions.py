@@ -14,7 +14,12 @@ from core import errors, jsonutil
 from core.querying import project_fields
 from notifications import subscriptions
 from notifications.conf import notification_settings
-from notifications.hub import LiveConnection, Subscription, change_body, get_hub, with_subscription
+from notifications.hub import (
+    LiveConnection,
+    Subscription,
+    change_body,
+    get_hub,
+)
 from notifications.matching import matches
 from notifications.runtime import run_db
 from permissions import service as permissions
@@ -32,11 +37,11 @@ def identify(authorization: str) -> permissions.Identity:
     return permissions.principals_for(request)
 
 
-def message(kind: str, **fields: Any) -> bytes:
-    return jsonutil.dumps({"type": kind, **fields})
+def message(kind: str, **fields: Any) -> str:
+    return jsonutil.dumps({"type": kind, **fields}).decode()
 
 
-def error_message(error: errors.KintoError, subscription_id: Any = None) -> bytes:
+def error_message(error: errors.KintoError, subscription_id: Any = None) -> str:
     return message("error", subscription=subscription_id, error=error.body())
 
 
@@ -60,7 +65,7 @@ class Session(LiveConnection):
         self.hub.connect(self)
         self.replays: set[asyncio.Task] = set()
 
-    async def authenticate(self, authorization: Any) -> bytes:
+    async def authenticate(self, authorization: Any) -> str:
         if not isinstance(authorization, str) or not authorization:
             raise errors.invalid("body", "authorization", "Should be an Authorization value")
         if self.subscriptions:
@@ -146,7 +151,7 @@ class Session(LiveConnection):
                     if target.filters and not matches(obj, target.filters):
                         continue
                     await self.push_wait(
-                        with_subscription(subscription.id, replayed_body(target, obj))
+                        subscription.prefix + replayed_body(target, obj)[1:], last
                     )
                 if len(page) < page_size:
                     break
@@ -165,7 +170,7 @@ class Session(LiveConnection):
         )
         subscription.end_replay(last)
 
-    async def unsubscribe(self, subscription_id: Any) -> bytes:
+    async def unsubscribe(self, subscription_id: Any) -> str:
         subscription = (
             self.subscriptions.pop(subscription_id, None)
             if isinstance(subscription_id, str)
@@ -182,7 +187,7 @@ class Session(LiveConnection):
         await self.hub.disconnect(self)
 
 
-def replayed_body(target: subscriptions.Target, obj: dict[str, Any]) -> bytes:
+def replayed_body(target: subscriptions.Target, obj: dict[str, Any]) -> str:
     """A change read back from the database: its latest version only, so a live object is
     reported as an `update` (whether it was created or changed is not stored)."""
     resource_name = subscriptions.LISTS[target.route]

@@ -1,0 +1,250 @@
+"""Live fan-out benchmark: one stream of writes, delivered to many WebSocket subscribers.
+
+Starts our server the production way (`bin/serve`, PostgreSQL, optionally Redis), opens
+`--subscribers` WebSocket connections (each its own user, from `--client-processes`
+processes) subscribed to one collection, then writes records into it one after the other
+for `--duration` seconds (at most `--rate` per second). Every record carries the time its
+write was sent; each subscriber notes when the change arrives. Reports events written,
+changes delivered (and any missing), deliveries per second, and the delivery latency
+percentiles (write sent → change received, same clock). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as http_bench  # noqa: E402  (the HTTP benchmark's server helpers)
+
+BUCKET = "live-bench"
+COLLECTION = "feed"
+RECORDS = f"/buckets/{BUCKET}/collections/{COLLECTION}/records"
+PASSWORD = "secret"
+# After the writes, a subscriber gives up waiting for missing changes after this long.
+QUIET_SECONDS = 30
+
+
+def authorization(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+async def subscribers(
+    url: str,
+    users: list[str],
+    ready: Any,
+    written: Any,
+    results: Any,
+) -> None:
+    """One client process: its share of the connections, until each has every change (or
+    nothing came for `QUIET_SECONDS` after the writes ended)."""
+    ws_url = url.replace("http://", "ws://") + "/changes"
+    latencies: list[float] = []
+    counts: list[int] = []
+    arrivals: list[float] = [0.0]
+
+    async def one(user: str, opened: asyncio.Event) -> None:
+        async with websockets.connect(
+            ws_url,
+            additional_headers={"Authorization": authorization(user)},
+            max_queue=None,
+            open_timeout=120,
+            ping_interval=None,
+        ) as socket:
+            await socket.recv()  # hello
+            await socket.send(json.dumps({"type": "subscribe", "id": "s", "resource": RECORDS}))
+            answer = json.loads(await socket.recv())
+            assert answer["type"] == "subscribed", answer
+            opened.set()
+            received = 0
+            last = time.monotonic()
+            while True:
+                total = written.value
+                if total >= 0 and (received >= total or time.monotonic() - last > QUIET_SECONDS):
+                    break
+                try:
+                    text = await asyncio.wait_for(socket.recv(), 1)
+                except TimeoutError:
+                    continue
+                arrived = time.time()
+                last = time.monotonic()
+                message = json.loads(text)
+                if message.get("type") == "change":
+                    received += 1
+                    latencies.append(arrived - message["data"]["sent_at"])
+                    arrivals[0] = max(arrivals[0], arrived)
+            counts.append(received)
+
+    tasks, opened = [], []
+    for user in users:
+        event = asyncio.Event()
+        opened.append(event)
+        tasks.append(asyncio.create_task(one(user, event)))
+        if len(tasks) % 50 == 0:
+            await asyncio.sleep(0.05)  # do not flood the accept queue
+    await asyncio.gather(*(event.wait() for event in opened))
+    ready.set()
+    outcome = await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [repr(o) for o in outcome if isinstance(o, BaseException)]
+    results.put(
+        {
+            "latencies": latencies,
+            "counts": counts,
+            "errors": errors[:5],
+            "last_arrival": arrivals[0],
+        }
+    )
+
+
+def subscriber_process(url, users, ready, written, results) -> None:
+    asyncio.run(subscribers(url, users, ready, written, results))
+
+
+def write_stream(url: str, duration: float, rate: float) -> tuple[int, float]:
+    session = requests.Session()
+    session.auth = ("writer", PASSWORD)
+    interval = 1 / rate if rate > 0 else 0
+    start = time.time()
+    written = 0
+    while time.time() - start < duration:
+        sent_at = time.time()
+        response = session.post(
+            url + RECORDS, json={"data": {"sent_at": sent_at, "n": written}}, timeout=30
+        )
+        response.raise_for_status()
+        written += 1
+        pause = interval - (time.time() - sent_at)
+        if pause > 0:
+            time.sleep(pause)
+    return written, time.time() - start
+
+
+def prepare(url: str) -> None:
+    session = requests.Session()
+    session.auth = ("writer", PASSWORD)
+    session.delete(f"{url}/buckets/{BUCKET}", timeout=30)
+    session.put(f"{url}/buckets/{BUCKET}", timeout=30).raise_for_status()
+    session.put(
+        f"{url}/buckets/{BUCKET}/collections/{COLLECTION}",
+        json={"permissions": {"read": ["system.Authenticated"]}},
+        timeout=30,
+    ).raise_for_status()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=10, help="seconds of writes")
+    parser.add_argument("--rate", type=float, default=50, help="writes per second at most")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--redis-url", default="", help="KINTO_REDIS_URL (needed for workers > 1)")
+    parser.add_argument("--port", type=int, default=9154)
+    parser.add_argument(
+        "--db-url", default="postgresql://postgres@127.0.0.1:5432/kinto_bench_fanout"
+    )
+    parser.add_argument("--url", help="an already running server (nothing is started)")
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args()
+
+    server = None
+    url = args.url
+    if url is None:
+        workdir = Path(tempfile.mkdtemp(prefix="live-bench-"))
+        server = http_bench.our_server(args, workdir)
+        server.start()
+        url = server.url
+    try:
+        prepare(url)
+        users = [f"user{n}" for n in range(args.subscribers)]
+        shares = [users[i :: args.client_processes] for i in range(args.client_processes)]
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        readies = [context.Event() for _ in shares]
+        # Set once the writes are over: how many changes each subscriber must receive.
+        written_total = context.Value("i", -1)
+        processes = [
+            context.Process(
+                target=subscriber_process, args=(url, share, ready, written_total, results)
+            )
+            for share, ready in zip(shares, readies, strict=True)
+        ]
+        log(f"opening {args.subscribers} WebSocket subscriptions")
+        opening = time.time()
+        for process in processes:
+            process.start()
+        for ready in readies:
+            if not ready.wait(300):
+                raise RuntimeError("subscribers did not connect in time")
+        log(f"subscribed in {time.time() - opening:.1f} s; writing for {args.duration:g} s")
+        write_start = time.time()
+        written, elapsed = write_stream(url, args.duration, args.rate)
+        written_total.value = written
+        log(f"{written} writes in {elapsed:.1f} s; waiting for the deliveries")
+        outcomes = [results.get(timeout=600) for _ in processes]
+        for process in processes:
+            process.join(60)
+    finally:
+        if server is not None:
+            server.stop()
+            http_bench.recreate_database(args.db_url, drop_only=True)
+
+    latencies = [value for o in outcomes for value in o["latencies"]]
+    counts = [value for o in outcomes for value in o["counts"]]
+    errors = [value for o in outcomes for value in o["errors"]]
+    delivered = len(latencies)
+    delivered_by = max(o["last_arrival"] for o in outcomes)
+    expected = written * args.subscribers
+    figures = {
+        "subscribers": args.subscribers,
+        "connections_closed_early": args.subscribers - len(counts),
+        "workers": args.workers,
+        "redis": bool(args.redis_url),
+        "writes": written,
+        "write_seconds": round(elapsed, 2),
+        "writes_per_second": round(written / elapsed, 1),
+        "delivered": delivered,
+        "missing": expected - delivered,
+        "deliveries_per_second": round(delivered / elapsed, 1),
+        "delivery_seconds": round(delivered_by - write_start, 2),
+        "deliveries_per_second_overall": round(delivered / (delivered_by - write_start), 1),
+        "latency_ms_p50": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+        "latency_ms_max": round(max(latencies) * 1000, 1) if latencies else None,
+        "errors": errors,
+        "commit": http_bench.git_commit(),
+        "cores": os.cpu_count(),
+    }
+    print("== live fan-out ==")
+    for key, value in figures.items():
+        print(f"{key:26} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0 if figures["missing"] == 0 and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
