@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -102,13 +103,20 @@ class Kind:
     def name(self) -> str:
         return self.model.resource_name
 
-    @property
+    @functools.cached_property
     def parents(self) -> list[type[ResourceModel]]:
         return ancestry(self.model)
 
-    @property
+    @functools.cached_property
     def parent_names(self) -> list[str]:
         return [parent.resource_name for parent in self.parents]
+
+    @property
+    def has_upkeep(self) -> bool:
+        """Whether restored objects need `after_restore` (memberships, caches…)."""
+        return (
+            self.options.restored is not None or self.model.on_saved is not ResourceModel.on_saved
+        )
 
     def check(self, data: dict[str, Any]) -> str | None:
         """Why `data` cannot be restored as an object of this kind, or None."""
@@ -124,7 +132,7 @@ class Kind:
         """Derived state of objects just written (memberships, caches), per chunk."""
         if self.options.restored is not None:
             self.options.restored(self.model, objects)
-        elif self.model.on_saved is not ResourceModel.on_saved:
+        else:
             for obj in objects:
                 if not obj.deleted:
                     obj.on_saved()

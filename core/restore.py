@@ -155,10 +155,16 @@ def uri_of(model: type[ResourceModel], parents: tuple[str, ...], object_id: str)
 
 
 class LineParser:
-    """Turns each line into an `ObjectLine`, `ListLine` or `EndLine`, checking its shape."""
+    """Turns each line into an `ObjectLine`, `ListLine` or `EndLine`, checking its shape.
 
-    def __init__(self, kinds: dict[str, Kind]) -> None:
+    Reading a file that passed validation again (`checked=False`), the content checks (ids,
+    data, principals) are not repeated.
+    """
+
+    def __init__(self, kinds: dict[str, Kind], checked: bool = True) -> None:
         self.kinds = kinds
+        self.checked = checked
+        self.id_rules: dict[type[ResourceModel], tuple[re.Pattern, int]] = {}
 
     def parse_header(self, number: int, raw: bytes) -> dict[str, Any]:
         line = self.load(number, raw)
@@ -229,18 +235,54 @@ class LineParser:
         if not isinstance(value, dict) or sorted(value) != sorted(names):
             expected = ", ".join(names) or "none"
             raise BackupFileError(number, f'"parents" should name the {expected} ids')
-        for model in kind.parents:
-            check_id(number, model, value[model.resource_name])
+        if self.checked:
+            for model in kind.parents:
+                self.check_id(number, model, value[model.resource_name])
         return tuple(value[name] for name in names)
+
+    def check_id(self, number: int, model: type[ResourceModel], value: Any) -> None:
+        """Ids as the API accepts them (spec/01), within this server's length limit."""
+        rule = self.id_rules.get(model)
+        if rule is None:
+            limit = getattr(kinto_settings, model.id_length_setting)
+            column = model._meta.get_field("object_id").max_length
+            rule = self.id_rules[model] = (re.compile(model.id_pattern), min(limit, column))
+        pattern, limit = rule
+        if not isinstance(value, str) or len(value) > limit or not pattern.fullmatch(value):
+            raise BackupFileError(number, f"invalid {model.resource_name} id {value!r}")
 
     def parse_object(self, number: int, line: dict[str, Any], kind: Kind) -> ObjectLine:
         keys = OBJECT_KEYS + (("fields",) if kind.options.fields else ())
         keys_exactly(number, line, keys)
-        model = kind.model
         parents = self.parse_parents(number, line["parents"], kind)
         object_id = line["id"]
-        check_id(number, model, object_id)
         deleted, data, acls = line["deleted"], line["data"], line["permissions"]
+        if self.checked:
+            self.check_content(number, kind, object_id, deleted, data, acls)
+        fields = line.get("fields", {})
+        if kind.options.fields and (
+            not isinstance(fields, dict) or sorted(fields) != sorted(kind.options.fields)
+        ):
+            raise BackupFileError(
+                number, f'"fields" should hold exactly {", ".join(kind.options.fields)}'
+            )
+        return ObjectLine(
+            number,
+            kind,
+            parents,
+            object_id,
+            timestamp(number, line["last_modified"]),
+            deleted,
+            data,
+            {name: principals for name, principals in acls.items() if principals},
+            fields,
+        )
+
+    def check_content(
+        self, number: int, kind: Kind, object_id: Any, deleted: Any, data: Any, acls: Any
+    ) -> None:
+        model = kind.model
+        self.check_id(number, model, object_id)
         if not isinstance(deleted, bool):
             raise BackupFileError(number, '"deleted" should be true or false')
         if not isinstance(data, dict):
@@ -268,24 +310,6 @@ class LineParser:
                     f'"permissions.{name}" should be a list of principals '
                     f"(1 to {MAX_PRINCIPAL_LENGTH} characters)",
                 )
-        fields = line.get("fields", {})
-        if kind.options.fields and (
-            not isinstance(fields, dict) or sorted(fields) != sorted(kind.options.fields)
-        ):
-            raise BackupFileError(
-                number, f'"fields" should hold exactly {", ".join(kind.options.fields)}'
-            )
-        return ObjectLine(
-            number,
-            kind,
-            parents,
-            object_id,
-            timestamp(number, line["last_modified"]),
-            deleted,
-            data,
-            {name: principals for name, principals in acls.items() if principals},
-            fields,
-        )
 
 
 def is_int(value: Any) -> bool:
@@ -305,16 +329,6 @@ def timestamp(number: int, value: Any) -> int:
     if not is_int(value) or not 0 <= value <= MAX_TIMESTAMP:
         raise BackupFileError(number, f'"last_modified" should be an integer, not {value!r}')
     return value
-
-
-def check_id(number: int, model: type[ResourceModel], value: Any) -> None:
-    limit = getattr(kinto_settings, model.id_length_setting)
-    if (
-        not isinstance(value, str)
-        or not re.fullmatch(model.id_pattern, value)
-        or len(value) > min(limit, model._meta.get_field("object_id").max_length)
-    ):
-        raise BackupFileError(number, f"invalid {model.resource_name} id {value!r}")
 
 
 # Validation ------------------------------------------------------------------------------
@@ -694,9 +708,10 @@ class Restorer:
             {pks[line.number]: line.permissions for line in written if line.permissions},
             replace=[found.pk for _, found in replaced],
         )
-        kind.after_restore(
-            [self.instance(kind, line, pks[line.number], parent_pk) for line in written]
-        )
+        if kind.has_upkeep:
+            kind.after_restore(
+                [self.instance(kind, line, pks[line.number], parent_pk) for line in written]
+            )
         self.report.add(self.report.created, kind.name, len(new))
         self.report.add(self.report.replaced, kind.name, len(replaced))
 
@@ -874,7 +889,7 @@ class Restorer:
 def object_lines(path: str, progress: Progress | None) -> Iterator[ObjectLine | ListLine]:
     """The lines to write, from a file that passed validation."""
     kinds = {kind.name: kind for kind in _installed_kinds()}
-    parser = LineParser(kinds)
+    parser = LineParser(kinds, checked=False)
     with open_backup(path) as stream:
         lines = numbered_lines(stream)
         number, raw = next(lines)

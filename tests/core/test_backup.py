@@ -654,9 +654,10 @@ def test_the_first_bad_line_is_reported_even_with_good_lines_after_it(good, tmp_
 
 
 def records_file(tmp_path: Path, count: int) -> Path:
-    """A valid backup of one collection with `count` records (timestamps 1…count)."""
+    """A valid backup of one collection with `count` records (timestamps 1…count), written
+    line by line (large ones are written by the memory test)."""
     parents = {"bucket": "b", "collection": "c"}
-    lines: list[Any] = [
+    head: list[Any] = [
         {"format": "kinto-backup", "version": 1, "kinds": ["bucket", "collection", "record"]},
         {"kind": "list", "resource": "bucket", "parents": {}, "last_modified": 10},
         {
@@ -680,21 +681,24 @@ def records_file(tmp_path: Path, count: int) -> Path:
         },
         {"kind": "list", "resource": "record", "parents": parents, "last_modified": count},
     ]
-    for n in range(1, count + 1):
-        lines.append(
-            {
+    path = tmp_path / f"records-{count}.jsonl"
+    with path.open("w") as out:
+        for line in head:
+            out.write(json.dumps(line) + "\n")
+        for n in range(1, count + 1):
+            record = {
                 "kind": "record",
                 "parents": parents,
                 "id": f"r{n:06d}",
                 "last_modified": n,
                 "deleted": False,
                 "data": {"n": n, "text": "x" * 50},
-                "permissions": {"read": [f"user{n}"], "write": ["system.Authenticated"]},
+                "permissions": {"read": [f"user{n % 50}"], "write": ["system.Authenticated"]},
             }
-        )
-    counts = {"list": 3, "bucket": 1, "collection": 1, "record": count}
-    lines.append({"kind": "end", "counts": counts, "lines": len(lines)})
-    return write_lines(tmp_path / f"records-{count}.jsonl", lines)
+            out.write(json.dumps(record) + "\n")
+        counts = {"list": 3, "bucket": 1, "collection": 1, "record": count}
+        out.write(json.dumps({"kind": "end", "counts": counts, "lines": len(head) + count}))
+    return path
 
 
 def queries_of(action: Callable[[], Any]) -> int:

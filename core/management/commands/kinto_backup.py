@@ -95,7 +95,7 @@ class Command(BaseCommand):
     @contextlib.contextmanager
     def destination(self, output: str):
         """Standard output, or a temporary file renamed to `output` once complete (a failed
-        backup never leaves a file that looks finished)."""
+        backup never leaves a file that looks finished); devices and pipes are written to."""
         if output == "-":
             out = getattr(self.stdout._out, "buffer", None) or sys.stdout.buffer
             try:
@@ -107,7 +107,13 @@ class Command(BaseCommand):
         target = Path(output)
         if target.is_dir():
             raise CommandError(f"{output} is a directory")
+        if target.exists() and not target.is_file():
+            # A device or a pipe (/dev/null, a FIFO) is written as it is, never replaced.
+            with open(target, "wb") as raw:
+                yield raw
+            return
         try:
+            # Readable by its owner only: a backup may hold password hashes.
             fd, partial = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".partial", dir=target.parent or "."
             )
@@ -118,7 +124,6 @@ class Command(BaseCommand):
                 yield raw
                 raw.flush()
                 os.fsync(raw.fileno())
-            os.chmod(partial, 0o600)
             os.replace(partial, target)
         except BaseException:
             with contextlib.suppress(OSError):
