@@ -250,32 +250,43 @@ class Dispatcher:
             return "waiting"
         if not self.lease.hold(for_seconds=sink.timeout + LEASE_MARGIN_SECONDS):
             raise LeaseLost
-        ids = [entry.id for entry in entries]
         attempt = first.attempts + 1
         try:
             sink.deliver(str(first.event_id), message(first.event_id, entries), attempt)
         except DeliveryFailed as failure:
-            delay = retry_delay(attempt)
-            OutboxEntry.objects.filter(id__in=ids).update(
-                attempts=attempt,
-                next_attempt_at=as_datetime(self.clock() + delay),
-                last_error=str(failure)[:MAX_ERROR_LENGTH],
-            )
-            logger.warning(
-                "Listener %r: delivery %d of event %s failed (%s); next try in %.0f s",
-                sink.name,
-                attempt,
-                first.event_id,
-                failure,
-                delay,
-            )
-            if failure.unreachable:
-                self.paused_until[sink.name] = self.clock() + delay
-                return "unreachable"
-            return "failed"
-        OutboxEntry.objects.filter(id__in=ids).update(delivered_at=as_datetime(self.clock()))
+            return self.postpone(sink, entries, attempt, failure)
+        except Exception as error:  # noqa: BLE001 - a bug of one listener must not stop the others
+            logger.exception("Listener %r failed unexpectedly", sink.name)
+            failure = DeliveryFailed(f"{type(error).__name__}: {error}", unreachable=False)
+            return self.postpone(sink, entries, attempt, failure)
+        OutboxEntry.objects.filter(id__in=[entry.id for entry in entries]).update(
+            delivered_at=as_datetime(self.clock())
+        )
         self.paused_until.pop(sink.name, None)
         return "delivered"
+
+    def postpone(
+        self, sink: Sink, entries: list[OutboxEntry], attempt: int, failure: DeliveryFailed
+    ) -> str:
+        """Record a failed delivery and when to try again: `failed` or `unreachable`."""
+        delay = retry_delay(attempt)
+        OutboxEntry.objects.filter(id__in=[entry.id for entry in entries]).update(
+            attempts=attempt,
+            next_attempt_at=as_datetime(self.clock() + delay),
+            last_error=str(failure)[:MAX_ERROR_LENGTH],
+        )
+        logger.warning(
+            "Listener %r: delivery %d of event %s failed (%s); next try in %.0f s",
+            sink.name,
+            attempt,
+            entries[0].event_id,
+            failure,
+            delay,
+        )
+        if failure.unreachable:
+            self.paused_until[sink.name] = self.clock() + delay
+            return "unreachable"
+        return "failed"
 
     def prune(self) -> None:
         """Delete delivered entries older than the retention, once a minute at most."""

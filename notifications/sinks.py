@@ -42,6 +42,7 @@ WRITE_ACTIONS = ("create", "update", "delete")
 # working; its `pool_size` option is ignored).
 KINDS = {"redis": "redis", "kinto_redis.listeners": "redis", "webhook": "webhook"}
 DEFAULT_LISTNAME = "kinto_events"
+MAX_NAME_LENGTH = 100  # OutboxEntry.listener
 DEFAULT_TIMEOUT_SECONDS = 10.0
 SIGNATURE_HEADER = "X-Kinto-Signature"
 EVENT_ID_HEADER = "X-Kinto-Event-Id"
@@ -195,6 +196,11 @@ def read_configuration() -> Configuration:
     seen: set[str] = set()
     for name in names:
         key = setting_key(name, "")
+        if len(name) > MAX_NAME_LENGTH:
+            problems.append(
+                f"event listener {name[:20]!r}…: longer than {MAX_NAME_LENGTH} characters"
+            )
+            continue
         if key in seen:
             problems.append(f"event listener {name!r} is named twice")
             continue

@@ -314,3 +314,26 @@ def test_a_server_process_can_run_the_dispatcher(
         thread = dispatcher_module._server_thread
         dispatcher_module.stop_in_server()
     assert not thread.is_alive()
+
+
+def test_an_unexpected_listener_error_is_a_failed_delivery(
+    api, webhook, receiver, dispatcher, clock, monkeypatch
+):
+    from notifications.sinks import Webhook
+
+    deliver = Webhook.deliver
+
+    def broken(self, event_id, body, attempt):
+        if b'"r1"' in body:
+            raise ValueError("a bug")
+        deliver(self, event_id, body, attempt)
+
+    monkeypatch.setattr(Webhook, "deliver", broken)
+    factories.collection(api)
+    factories.collection(api, collection_id="other", create_bucket=False)
+    write(api, "r1")
+    write(api, "x1", collection_id="other")
+    assert dispatcher.drain() == 1
+    assert created(receiver.deliveries) == [["x1"]]
+    (entry,) = OutboxEntry.objects.pending()
+    assert (entry.attempts, entry.last_error) == (1, "ValueError: a bug")

@@ -389,3 +389,18 @@ def test_listeners_read_from_an_ini_file_and_the_environment(tmp_path, kinto_set
         "https://example.com/from-env",
         "from-env",
     )
+
+
+def test_listener_names_are_unique_and_short(kinto_settings):
+    long_name = "x" * 101
+    kinto_settings(
+        event_listeners=f"q Q {long_name}",
+        event_listeners_q_use="redis",
+        event_listeners_q_url="redis://127.0.0.1:6379/0",
+    )
+    problems = [m.msg for m in run_checks() if m.id == "kinto_notifications.E001"]
+    assert problems == [
+        "Invalid event listener 'Q' is named twice",
+        "Invalid event listener 'xxxxxxxxxxxxxxxxxxxx'…: longer than 100 characters",
+    ]
+    assert [sink.name for sink in configuration().sinks] == ["q"]
