@@ -177,6 +177,8 @@ class Dispatcher:
         this process commits new entries; database errors are logged and waited out."""
         try:
             while not self.stopping.is_set():
+                # Cleared before the pass: a commit during it makes the wait below return.
+                entries_committed.clear()
                 try:
                     busy = self.run_once() > 0
                 except Exception:  # noqa: BLE001 - a database restart must not end the loop
@@ -188,7 +190,6 @@ class Dispatcher:
                     continue
                 close_old_connections()
                 entries_committed.wait(notification_settings.event_dispatcher_poll_seconds)
-                entries_committed.clear()
         finally:
             self.release()
 

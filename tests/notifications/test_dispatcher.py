@@ -337,3 +337,25 @@ def test_an_unexpected_listener_error_is_a_failed_delivery(
     assert created(receiver.deliveries) == [["x1"]]
     (entry,) = OutboxEntry.objects.pending()
     assert (entry.attempts, entry.last_error) == (1, "ValueError: a bug")
+
+
+def test_the_loop_outlives_a_database_error(transactional_db, monkeypatch):
+    from django.db import OperationalError
+
+    calls = []
+
+    def run_once(self):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise OperationalError("the database restarted")
+        if len(calls) == 3:
+            self.stop()
+            return 0
+        return 1
+
+    monkeypatch.setattr(Dispatcher, "run_once", run_once)
+    looping = Dispatcher()
+    looping.lease.expires = time.time() + 60
+    looping.run_forever()
+    assert calls == [0, 1, 2]
+    assert looping.lease.expires == 0.0  # forgotten after the error, released at the end

@@ -404,3 +404,26 @@ def test_listener_names_are_unique_and_short(kinto_settings):
         "Invalid event listener 'xxxxxxxxxxxxxxxxxxxx'…: longer than 100 characters",
     ]
     assert [sink.name for sink in configuration().sinks] == ["q"]
+
+
+def test_a_list_deletion_costs_one_insert_however_many_records(
+    api, kinto_settings, receiver, django_assert_max_num_queries
+):
+    factories.collection(api)
+    factories.collection(api, collection_id="other", create_bucket=False)
+    other = "/buckets/shop/collections/other/records"
+    for n in range(20):
+        factories.record(api, record_id=f"r{n}")
+        factories.record(api, collection_id="other", record_id=f"r{n}")
+    with CaptureQueriesContext(connection) as without:
+        assert api.delete(other).status == 200
+    kinto_settings(
+        event_listeners="hook",
+        event_listeners_hook_use="webhook",
+        event_listeners_hook_url=receiver.url,
+        event_listeners_hook_secret=SECRET,
+    )
+    with django_assert_max_num_queries(len(without) + 1):
+        assert api.delete(RECORDS).status == 200
+    (entry,) = entries()
+    assert len(entry.impacted) == 20
