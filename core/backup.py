@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,8 @@ class KindOptions:
     fields: tuple[str, ...] = ()
     check: Callable[[dict[str, Any]], str | None] | None = None
     restored: Callable[[type[ResourceModel], list[ResourceModel]], None] | None = None
+    # Django's JSONField writes `json.dumps` text, which SQLite keeps as it is.
+    json_text: Callable[[Any], str] = json.dumps
 
 
 _registered: dict[str, KindOptions] = {}
@@ -61,6 +64,7 @@ def register(
     fields: tuple[str, ...] = (),
     check: Callable[[dict[str, Any]], str | None] | None = None,
     restored: Callable[[type[ResourceModel], list[ResourceModel]], None] | None = None,
+    json_text: Callable[[Any], str] = json.dumps,
 ) -> None:
     """Declare how a resource type is backed up (call from the app's `ready()`).
 
@@ -72,8 +76,13 @@ def register(
       default runs the model's `validate_data`, which must then have no side effect.
     - `restored(model, objects)`: upkeep after a chunk of objects was written, instead of
       calling `on_saved()` once per live object (e.g. group memberships in a few queries).
+    - `json_text(value)`: the text of JSON columns as the type's own writes store it
+      (default: `json.dumps`, as Django's JSONField); SQLite keeps that text and lists
+      rendered from it, so restored rows must use the same to read back byte for byte.
     """
-    _registered[resource_name] = KindOptions(option, help, tuple(fields), check, restored)
+    _registered[resource_name] = KindOptions(
+        option, help, tuple(fields), check, restored, json_text
+    )
 
 
 def parent_model(model: type[ResourceModel]) -> type[ResourceModel] | None:

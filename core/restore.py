@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import re
 import shutil
 import sys
@@ -533,11 +532,6 @@ def resolve(
         return {tuple(ids): (pk, bool(deleted)) for pk, deleted, *ids in cursor.fetchall()}
 
 
-def json_column(value: Any) -> str:
-    """JSON text as Django's JSONField writes it, so stored text stays byte-identical."""
-    return json.dumps(value)
-
-
 # Restoring -------------------------------------------------------------------------------
 
 
@@ -779,7 +773,9 @@ class Restorer:
         for name in kind.options.fields:
             f = kind.model._meta.get_field(name)
             value = line.fields[name]
-            values.append(json_column(value) if isinstance(f, models.JSONField) else value)
+            values.append(
+                kind.options.json_text(value) if isinstance(f, models.JSONField) else value
+            )
         return values
 
     def extra_columns(self, kind: Kind) -> list[tuple[str, str, bool]]:
@@ -816,7 +812,7 @@ class Restorer:
         columns += extras
         rows = []
         for line in lines:
-            row = [line.id, json_column(line.data), line.last_modified, line.deleted]
+            row = [line.id, kind.options.json_text(line.data), line.last_modified, line.deleted]
             if model.parent_field:
                 row.append(parent_pk[line.number])
             rows.append(tuple(row + self.column_values(kind, line)))
@@ -848,7 +844,7 @@ class Restorer:
         rows = [
             (
                 found.pk,
-                json_column(line.data),
+                kind.options.json_text(line.data),
                 line.last_modified,
                 line.deleted,
                 *self.column_values(kind, line),

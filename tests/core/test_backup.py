@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core import backup, restore, signals
+from core import backup, jsonutil, restore, signals
 from core.flush import flush_everything
 from tests.conftest import Api
 
@@ -768,3 +768,44 @@ def test_standard_output(db, tmp_path):
     lines = out.buffer.getvalue().decode().splitlines()
     assert json.loads(lines[-1])["counts"]["record"] == 3
     assert "Backed up" in err.getvalue() and "standard output" in err.getvalue()
+
+
+# The hook for other types: history entries ------------------------------------------------
+
+
+def test_types_with_undeclared_columns_are_left_out(db):
+    names = [kind.name for kind in backup.installed_kinds()]
+    assert names[:2] == ["account", "bucket"] and "record" in names
+    assert "history" not in names  # `read_principals` is not declared by its app
+
+
+def test_a_registered_type_with_its_own_columns_round_trips(server, kinto_settings, tmp_path):
+    """What the history app would register (`--history`, its `read_principals` column)."""
+    pytest.importorskip("history.models")
+    kinto_settings(history_enabled=True)
+    build_dataset(api_request(server))
+    assert server.patch(f"{ORDERS}/records/shared", {"data": {"qty": 2}}, user=ANA).status == 200
+    history = "/buckets/shop/history?_since=0"
+    before = [server.get(history), server.get(history, user=ANA), server.head(history)]
+    assert before[0].status == 200 and before[0].data
+    backup.register(
+        "history",
+        option="history",
+        fields=("read_principals",),
+        json_text=lambda value: jsonutil.dumps(value).decode(),  # its own inserts
+    )
+    try:
+        path = run_backup(tmp_path, "--tombstones", "--accounts", "--history")
+        flush_everything()
+        run_restore(path)
+        assert any(line.get("kind") == "history" for line in read_lines(path)[1:])
+    finally:
+        backup._registered.pop("history")
+    after = [server.get(history), server.get(history, user=ANA), server.head(history)]
+    for expected, got in zip(before, after, strict=True):
+        assert (got.status, got.headers["ETag"], got.content) == (
+            expected.status,
+            expected.headers["ETag"],
+            expected.content,
+        )
+    assert before[2].headers["Total-Objects"] == after[2].headers["Total-Objects"]
