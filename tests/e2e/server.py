@@ -10,6 +10,7 @@ database.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -37,6 +39,7 @@ def worker_ports() -> range:
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 10
+START_ATTEMPTS = 5
 
 
 def free_port(ports: range | None = None) -> int:
@@ -85,6 +88,10 @@ class PostgresDatabase:
 
     def drop(self) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class ServerExited(RuntimeError):
+    """The server process ended while starting."""
 
 
 class ServerProcess:
@@ -149,7 +156,21 @@ class ServerProcess:
             self.database.create()
         self.manage("migrate", "--noinput")
         self.manage("createcachetable")
+        for _ in range(START_ATTEMPTS):
+            if self.launch():
+                return
+        raise RuntimeError(
+            f"No port of its own after {START_ATTEMPTS} attempts:\n{self.log_tail()}"
+        )
+
+    def launch(self) -> bool:
+        """Start gunicorn on a free port; False when the port turned out to be another
+        server's (taken between our probe and gunicorn's bind, e.g. by a concurrent test run
+        in the same checkout): its health check answered, but with another identity."""
         self.port = free_port()
+        identity = f"kinto-e2e-{uuid.uuid4().hex}"
+        env = self.environ()
+        env.setdefault("KINTO_PROJECT_NAME", identity)
         # bin/serve's command: uvicorn workers on the ASGI application (HTTP on `threads`
         # threads per worker, WebSocket and event streams at /v1/changes).
         command = [
@@ -173,12 +194,23 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=self.environ(),
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_until_healthy()
+        try:
+            self.wait_until_healthy()
+        except ServerExited:
+            # Most likely gunicorn could not bind the port: try another one.
+            self.stop_process()
+            return False
+        with urllib.request.urlopen(f"{self.url}/", timeout=10) as response:
+            answered = json.load(response).get("project_name")
+        if answered == env["KINTO_PROJECT_NAME"]:
+            return True
+        self.stop_process()
+        return False
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -192,7 +224,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"The server exited at start-up:\n{self.log_tail()}")
+                raise ServerExited(f"The server exited at start-up:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/__heartbeat__", timeout=5) as response:
                     if response.status == 200:
@@ -205,6 +237,11 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop gunicorn and its workers, then drop the run's database."""
+        self.stop_process()
+        if self.database is not None:
+            self.database.drop()
+
+    def stop_process(self) -> None:
         if self.process is not None:
             # QUIT is gunicorn's quick shutdown: no waiting for idle keep-alive connections.
             with contextlib.suppress(ProcessLookupError):
@@ -219,5 +256,3 @@ class ServerProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
             self.process = None
-        if self.database is not None:
-            self.database.drop()
