@@ -31,7 +31,8 @@ MAX_QUERIES = {
     "DELETE list page": 20,
 }
 EXTRA = {
-    "bucket": {"DELETE": 18, "DELETE list": 15, "DELETE list page": 15},
+    # Its children, their ACLs and list timestamps, its groups' principals and its history.
+    "bucket": {"DELETE": 19, "DELETE list": 16, "DELETE list page": 16},
     "collection": {"DELETE": 4, "DELETE list": 4, "DELETE list page": 4},
     # The group's principal goes: memberships, its grants, its permissions, the group row.
     "group": {"DELETE": 3, "DELETE list": 3, "DELETE list page": 3},
