@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
 from django.apps import apps
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from core import errors, jsonutil
 from core.models import ListTimestamp, ResourceModel
@@ -186,6 +186,11 @@ def snapshot() -> Iterator[Any]:
     """
     if connection.in_atomic_block:
         yield connection
+        return
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"] == ":memory:":
+        # A private in-memory database is reachable through this connection only.
+        with transaction.atomic():
+            yield connection
         return
     own = connection.copy(alias=f"{connection.alias}-backup")
     try:
@@ -350,7 +355,7 @@ def write_backup(
     out = _Writer(stream)
     with snapshot() as db:
         if progress is not None and progress.stream is not None:
-            progress.set_total(_count_lines(db, kinds, buckets, tombstones))
+            progress.set_total(_count_objects(db, kinds, buckets, tombstones))
         out.write(
             {
                 "format": FORMAT,
@@ -390,7 +395,7 @@ def write_backup(
     return BackupResult(out.counts, out.lines)
 
 
-def _count_lines(db: Any, kinds: list[Kind], buckets: list[str] | None, tombstones: bool) -> int:
+def _count_objects(db: Any, kinds: list[Kind], buckets: list[str] | None, tombstones: bool) -> int:
     """How many objects the progress bar will count (one COUNT query per kind)."""
     total = 0
     with db.cursor() as cursor:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
 from core import actions, jsonutil, timestamps
 from core.backup import (
@@ -46,8 +46,10 @@ MAX_TIMESTAMP = 2**63 - 1
 # Principals become Django user and group names (at most 150 characters).
 MAX_PRINCIPAL_LENGTH = 150
 SCOPE_NAME_LENGTH = ListTimestamp._meta.get_field("resource_name").max_length
-# Far above any request limit: only what the database cannot store is refused.
-MAX_DATA_DEPTH = 10_000
+# Far above any request limit (`max_json_depth`): only what cannot be stored is refused.
+MAX_DATA_DEPTH = 500
+# List names: resource names, and names of other timestamped lists such as `permissions`.
+LIST_NAME = re.compile(r"[a-z][a-z0-9_:.-]*")
 CONFLICTS_SHOWN = 10
 OBJECT_KEYS = ("kind", "parents", "id", "last_modified", "deleted", "data", "permissions")
 LIST_KEYS = ("kind", "resource", "parents", "last_modified")
@@ -63,7 +65,11 @@ class BackupFileError(Exception):
         self.reason = reason
 
 
-class RestoreConflict(Exception):
+class RestoreError(Exception):
+    """The database refused the restore, which was rolled back."""
+
+
+class RestoreConflict(RestoreError):
     """The database holds objects the file would overwrite (on-conflict `fail`), or a
     timestamp that the file gives to another object of the same list."""
 
@@ -218,7 +224,11 @@ class LineParser:
     def parse_list(self, number: int, line: dict[str, Any]) -> ListLine:
         keys_exactly(number, line, LIST_KEYS)
         resource = line["resource"]
-        if not isinstance(resource, str) or not 0 < len(resource) <= SCOPE_NAME_LENGTH:
+        if (
+            not isinstance(resource, str)
+            or len(resource) > SCOPE_NAME_LENGTH
+            or not LIST_NAME.fullmatch(resource)
+        ):
             raise BackupFileError(number, '"resource" should be a resource name')
         kind = self.kinds.get(resource)
         if kind is not None:
@@ -265,6 +275,10 @@ class LineParser:
             raise BackupFileError(
                 number, f'"fields" should hold exactly {", ".join(kind.options.fields)}'
             )
+        if self.checked and kind.options.fields:
+            problem = jsonutil.check_structure(fields, MAX_DATA_DEPTH)
+            if problem:
+                raise BackupFileError(number, f'"fields": {problem}')
         return ObjectLine(
             number,
             kind,
@@ -302,7 +316,10 @@ class LineParser:
                     f"unknown permission {name!r} (one of {', '.join(model.acl_names)})",
                 )
             if not isinstance(principals, list) or not all(
-                isinstance(p, str) and 0 < len(p) <= MAX_PRINCIPAL_LENGTH for p in principals
+                isinstance(p, str)
+                and 0 < len(p) <= MAX_PRINCIPAL_LENGTH
+                and not jsonutil.has_unstorable(p)
+                for p in principals
             ):
                 raise BackupFileError(
                     number,
@@ -610,6 +627,10 @@ class Restorer:
                 f"lines {chunk[0].number}-{chunk[-1].number}: the database refused them "
                 f"(two objects of one list with the same id or timestamp?): {error}"
             ) from None
+        except DatabaseError as error:
+            raise RestoreError(
+                f"lines {chunk[0].number}-{chunk[-1].number}: the database refused them: {error}"
+            ) from None
         if progress is not None:
             progress.advance(len(chunk))
 
@@ -908,7 +929,7 @@ def restore(
 ) -> RestoreReport:
     """Validate a backup file (`-`: standard input), then restore it in one transaction
     (rolled back for a dry run). Raises `BackupFileError` (nothing written) or
-    `RestoreConflict` (rolled back)."""
+    `RestoreError` (rolled back)."""
     if on_conflict not in CONFLICT_MODES:
         raise ValueError(f"on_conflict is one of {', '.join(CONFLICT_MODES)}")
     restorer = Restorer(on_conflict, chunk_size)

@@ -16,6 +16,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import backup, jsonutil, restore, signals
 from core.flush import flush_everything
@@ -635,6 +637,59 @@ def test_a_truncated_gzip_file_is_refused(good, tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CommandError, match="truncated|damaged"):
         run_restore(path)
+
+
+def test_an_empty_file(db, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    with pytest.raises(CommandError, match="the file is empty"):
+        run_restore(path)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_damage_is_refused_cleanly_or_restored(good, tmp_path, data):
+    """Whatever a line holds instead, the restore refuses the file with a message (or, if
+    the change happens to keep it valid, restores it); never another exception."""
+    lines = json.loads(json.dumps(good))
+    index = data.draw(st.integers(min_value=0, max_value=len(lines) - 1))
+    line = lines[index]
+    keys = sorted(line)
+    action = data.draw(st.sampled_from(["set", "drop", "replace", "nest"]))
+    if action == "set":
+        line[data.draw(st.sampled_from(keys))] = data.draw(JSON_VALUES)
+    elif action == "drop":
+        line.pop(data.draw(st.sampled_from(keys)))
+    elif action == "replace":
+        lines[index] = data.draw(JSON_VALUES)
+    else:
+        key = data.draw(st.sampled_from([k for k in keys if isinstance(line[k], dict)] or keys))
+        if isinstance(line[key], dict):
+            line[key][data.draw(st.text(max_size=8))] = data.draw(JSON_VALUES)
+    path = write_lines(tmp_path / "fuzzed.jsonl", lines)
+    try:
+        run_restore(path)
+    except CommandError as error:
+        assert str(error).endswith("Nothing was restored.") or "Cannot read" in str(error)
+    else:
+        flush_everything()
 
 
 def test_a_missing_file(db):

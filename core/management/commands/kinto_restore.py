@@ -50,7 +50,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {error.strerror or error}") from None
         except restore.BackupFileError as error:
             raise CommandError(f"{path}, {error}. Nothing was restored.") from None
-        except restore.RestoreConflict as error:
+        except restore.RestoreError as error:
             raise CommandError(f"{path}: {error}\nNothing was restored.") from None
         if quiet:
             return
