@@ -241,11 +241,14 @@ def chain_joins(model: type[ResourceModel], alias: str = "t") -> tuple[str, list
 
 
 def json_text(column: str, vendor: str) -> str:
-    """A JSON column as text (PostgreSQL returns jsonb decoded, losing nothing but time)."""
+    """A JSON column selected as text, decoded by `jsonutil` on both databases (exact
+    integers of any size; psycopg would decode jsonb with the standard library)."""
     return f"{column}::text" if vendor == "postgresql" else column
 
 
-def bucket_filter(kind_model: type[ResourceModel], alias: str, buckets: list[str] | None):
+def bucket_filter(
+    kind_model: type[ResourceModel], alias: str, buckets: list[str] | None
+) -> tuple[str, list[str]] | None:
     """A condition keeping only rows in the selected buckets (and the params), or None."""
     if buckets is None:
         return None
@@ -273,7 +276,9 @@ class Progress:
         self.drawn = 0.0
 
     def set_total(self, total: int) -> None:
+        """The count to reach; the rate is measured from now on."""
         self.total = total
+        self.started = time.monotonic()
 
     def advance(self, count: int) -> None:
         self.done_count += count

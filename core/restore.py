@@ -495,12 +495,10 @@ class Validator:
                 for ids, number in chunk:
                     if found.get(ids, (0, True))[1]:
                         uri = uri_of(model, ids[:-1], ids[-1])
-                        problems.append(
-                            (
-                                number,
-                                f"its parent {uri} is neither earlier in the file nor in the database",
-                            )
+                        reason = (
+                            f"its parent {uri} is neither earlier in the file nor in the database"
                         )
+                        problems.append((number, reason))
         if problems:
             raise BackupFileError(*min(problems))
 
@@ -586,28 +584,40 @@ class Restorer:
         self.shown: list[str] = []
 
     def run(self, lines: Iterable[ObjectLine | ListLine], progress: Progress | None) -> None:
+        """Write the lines; raises `RestoreError` (the caller's transaction then rolls back)."""
         chunk: list[Any] = []
-        for line in lines:
-            if chunk and (
-                len(chunk) >= self.chunk_size or self.chunk_key(chunk[0]) != self.chunk_key(line)
-            ):
+        try:
+            for line in lines:
+                if chunk and (
+                    len(chunk) >= self.chunk_size
+                    or self.chunk_key(chunk[0]) != self.chunk_key(line)
+                ):
+                    self.write(chunk, progress)
+                    chunk = []
+                chunk.append(line)
+            if chunk:
                 self.write(chunk, progress)
-                chunk = []
-            chunk.append(line)
-        if chunk:
-            self.write(chunk, progress)
+        except RestoreError as error:
+            # Existing objects (`fail`) explain later refusals, such as a taken timestamp.
+            if self.conflicts:
+                raise self.conflict_report(str(error)) from None
+            raise
         if self.conflicts:
-            more = self.conflicts - len(self.shown)
-            raise RestoreConflict(
-                "\n".join(
-                    [
-                        f"{self.conflicts} objects of the file already exist "
-                        "(choose --on-conflict skip or replace):",
-                        *self.shown,
-                        *([f"… and {more} more"] if more > 0 else []),
-                    ]
-                )
+            raise self.conflict_report()
+
+    def conflict_report(self, then: str | None = None) -> RestoreConflict:
+        more = self.conflicts - len(self.shown)
+        return RestoreConflict(
+            "\n".join(
+                [
+                    f"{self.conflicts} objects of the file already exist "
+                    "(choose --on-conflict skip or replace):",
+                    *self.shown,
+                    *([f"… and {more} more"] if more > 0 else []),
+                    *([f"then {then}"] if then else []),
+                ]
             )
+        )
 
     @staticmethod
     def chunk_key(line: ObjectLine | ListLine) -> tuple[str, str]:
