@@ -6,13 +6,13 @@ The dispatcher runs as `manage.py dispatch_events` or as a thread of a server pr
 expires) delivers, so events are never sent twice at once nor out of order.
 
 For each listener, each scope (a collection's records, a bucket's collections and groups, the
-buckets) is a queue: its oldest undelivered event is delivered, and only then the next one.
-A failed delivery is retried after `retry_min_seconds`, doubled at each failure up to
-`retry_max_seconds`, and holds back only its own scope; when the destination cannot be
-reached at all, that listener waits for the retry before trying any other scope. An entry is
-marked delivered once its destination accepted it: a crash in between means one more
-delivery of it, never a lost one. Delivered entries are deleted after
-`event_outbox_retention_seconds`.
+buckets and accounts) is a queue: its oldest undelivered event is delivered, and only then
+the next one. A failed delivery is retried after `event_dispatcher_retry_min_seconds`,
+doubled at each failure up to `event_dispatcher_retry_max_seconds`, and holds back only its
+own scope; when the destination cannot be reached at all, that listener waits for the retry
+before trying any other scope. An entry is marked delivered once its destination accepted
+it: a crash in between means one more delivery of it, never a lost one. Delivered entries
+are deleted after `event_outbox_retention_seconds`.
 """
 
 from __future__ import annotations

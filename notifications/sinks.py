@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import http.client
 import logging
+import math
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -223,8 +224,7 @@ def read_listener(name: str) -> tuple[Sink | None, str | None]:
     use = str(option("use", "")).strip()
     kind = KINDS.get(use)
     if kind is None:
-        expected = " or ".join(sorted({"redis", "webhook"}))
-        return None, f"`use` is {use!r}, expected {expected}"
+        return None, f"`use` is {use!r}, expected redis or webhook"
     actions = tuple(as_list(option("actions", WRITE_ACTIONS)))
     unknown = [action for action in actions if action not in WRITE_ACTIONS]
     if unknown:
@@ -237,22 +237,29 @@ def read_listener(name: str) -> tuple[Sink | None, str | None]:
         timeout = float(option("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
     except (TypeError, ValueError):
         return None, "`timeout_seconds` must be a number"
-    if not timeout > 0:
+    if not 0 < timeout < math.inf:
         return None, "`timeout_seconds` must be positive"
     if kind == "redis":
         url = str(option("url", kinto_settings.raw.get("redis_url") or ""))
-        if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+        if url_scheme(url) not in {"redis", "rediss", "unix"}:
             return None, "`url` (or `redis_url`) must be a redis://, rediss:// or unix:// URL"
         listname = str(option("listname", DEFAULT_LISTNAME))
         return RedisQueue(name, actions, resources, timeout, url, listname), None
     url = str(option("url", ""))
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if url_scheme(url) not in {"http", "https"} or not urlsplit(url).hostname:
         return None, "`url` must be an http:// or https:// URL"
     secret = str(option("secret", ""))
     if not secret:
         return None, "`secret` is required (deliveries are signed with it)"
     return Webhook(name, actions, resources, timeout, url, secret), None
+
+
+def url_scheme(url: str) -> str | None:
+    """The scheme of a URL, None when it cannot be parsed (`http://[::1`)."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return None
 
 
 _configuration: Configuration | None = None
