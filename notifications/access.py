@@ -32,10 +32,12 @@ def models_by_name() -> dict[str, type[ResourceModel]]:
 
 @dataclass(frozen=True)
 class Readers:
-    """The principals that may read each impacted object of one event (same order)."""
+    """The principals that may read each impacted object of one event (same order), and the
+    key of the list the objects belong to (None when their parent is gone)."""
 
     resource_name: str
     granted: list[frozenset[str]]
+    parent_key: int | None = None
 
     def allows(self, identity: permissions.Identity, index: int) -> bool:
         return permissions.granted_by(identity, self.resource_name, "read", self.granted[index])
@@ -56,7 +58,7 @@ def readers_of(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> Reade
         loaded = chain.load(ancestors, ids) if all(ids) else None
         if loaded is None:
             # The parent is gone (deleted since): its ACLs went with it; only settings grant.
-            return Readers(resource_name, [frozenset()] * len(impacted))
+            return Readers(resource_name, [frozenset()] * len(impacted), None)
         found, _ = loaded
         ancestry = {obj.resource_name: obj for obj in found}
         parent = found[-1]
@@ -73,5 +75,21 @@ def readers_of(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> Reade
         pk = keys.get(item["new"]["id"])
         objects.append(model(pk=pk) if pk is not None else None)
     return Readers(
-        resource_name, permissions.grants_of_many(resource_name, "read", ancestry, objects)
+        resource_name,
+        permissions.grants_of_many(resource_name, "read", ancestry, objects),
+        parent.pk if parent is not None else 0,
     )
+
+
+# Changes waited for at most, per gap (see `notifications.hub.ListOrder`).
+MAX_MISSING = 1000
+
+
+def committed_between(resource_name: str, parent_key: int, low: int, high: int) -> set[int]:
+    """Timestamps of the list's objects (tombstones included) strictly between `low` and
+    `high`: changes committed there whose event has not arrived yet, if any (one query)."""
+    model = models_by_name()[resource_name]
+    rows = model.objects.filter(last_modified__gt=low, last_modified__lt=high)
+    if model.parent_field:
+        rows = rows.filter(**{f"{model.parent_field}_id": parent_key})
+    return set(rows.values_list("last_modified", flat=True)[:MAX_MISSING])

@@ -26,6 +26,9 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Seconds between re-announcements of a process's channel-layer groups (Redis forgets a
     # group membership after its expiry, one day by default).
     "live_group_refresh_seconds": (3600, float),
+    # How long a live change waits for those committed before it in its list, whose events
+    # are still on their way (a sender that died after its commit would hold it that long).
+    "live_order_wait_seconds": (2.0, float),
     # Durable listeners (notifications.sinks) and their dispatcher (notifications.dispatcher).
     "event_listeners": ([], as_list),
     # Run a dispatcher thread in every server process (only the lease holder delivers).

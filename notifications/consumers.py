@@ -85,6 +85,10 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         except errors.KintoError as error:
             subscription = request.get("id") if isinstance(request, dict) else None
             self.session.push(error_message(error, subscription))
+        except Exception:  # noqa: BLE001 - e.g. the database or Redis is down: say so, stay up
+            logger.exception("Live request failed")
+            subscription = request.get("id") if isinstance(request, dict) else None
+            self.session.push(error_message(errors.service_unavailable(), subscription))
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request.get("type")

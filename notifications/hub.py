@@ -11,7 +11,8 @@ duplicate: the subscription is registered (and its group joined) before the data
 so a change committed after the replay's reads is always heard live; live changes are
 buffered during the replay; a change at or below the replay's last timestamp was in the
 replay and is skipped (timestamps of one list are strictly increasing and committed in order,
-see `core.timestamps`).
+see `core.timestamps`). Live changes of one list are delivered in timestamp order even when
+their events arrive in another (`ListOrder`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -27,7 +28,7 @@ from channels.layers import get_channel_layer
 from core import jsonutil
 from core.querying import project_fields
 from notifications import groups
-from notifications.access import Readers, readers_of
+from notifications.access import Readers, committed_between, readers_of
 from notifications.conf import notification_settings
 from notifications.matching import matches
 from notifications.runtime import run_db
@@ -140,6 +141,14 @@ class DecidedEvent:
     def __post_init__(self) -> None:
         self.bodies: dict[tuple[int, tuple[str, ...] | None], str] = {}
         self.decisions: dict[tuple[str, ...], list[bool]] = {}
+        self.timestamps = [obj["last_modified"] for obj in self.objects]
+
+    @property
+    def list_key(self) -> tuple[str, int] | None:
+        """The list (type, parent) whose timestamps order this event's changes."""
+        if self.readers.parent_key is None:
+            return None
+        return (self.payload["resource_name"], self.readers.parent_key)
 
     def allowed(self, identity: permissions.Identity) -> list[bool]:
         decided = self.decisions.get(identity.principals)
@@ -178,6 +187,34 @@ def decide(event_text: str) -> DecidedEvent:
     return DecidedEvent(payload, [item["new"] for item in impacted], readers_of(payload, impacted))
 
 
+@dataclass
+class Parked:
+    """An event held back until the changes committed before it in its list have arrived."""
+
+    event: DecidedEvent
+    missing: set[int]
+    deadline: float
+
+
+@dataclass
+class ListOrder:
+    """Delivers one list's changes in timestamp order, within one group's stream.
+
+    Timestamps of a list are committed in order, but the events of two writes committed
+    a moment apart (by two threads or processes) may reach the channel layer in the other
+    order. An event whose first timestamp is above the last one delivered is checked
+    against the database: changes committed in between whose events have not arrived yet
+    hold it back until they do (or for `live_order_wait_seconds`, should one never come).
+    So a client that resumes with the last timestamp it received cannot skip a change.
+    """
+
+    delivered: int | None = None
+    parked: list[Parked] = field(default_factory=list)
+
+    def waiting_for(self) -> set[int]:
+        return {t for parked in self.parked for t in parked.event.timestamps}
+
+
 class Hub:
     """The subscriptions of this process's live connections, bound to one event loop."""
 
@@ -191,6 +228,7 @@ class Hub:
         self.lock = asyncio.Lock()
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.decided: OrderedDict[str, DecidedEvent] = OrderedDict()
+        self.orders: dict[tuple[str, tuple[str, int]], ListOrder] = {}
         self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -204,6 +242,7 @@ class Hub:
                 self.loop.create_task(self._receive()),
                 self.loop.create_task(self._process()),
                 self.loop.create_task(self._refresh_groups()),
+                self.loop.create_task(self._release_overdue()),
             ]
 
     async def stop(self) -> None:
@@ -256,8 +295,52 @@ class Hub:
             self.decided[message["id"]] = event
             while len(self.decided) > DECIDED_EVENTS:
                 self.decided.popitem(last=False)
+        key = event.list_key
+        if key is None:
+            self.dispatch(group, event)
+            return
+        order = self.orders.setdefault((group, key), ListOrder())
+        first = min(event.timestamps)
+        if order.delivered is not None and first > order.delivered + 1:
+            missing = await run_db(
+                "hub", committed_between, key[0], key[1], order.delivered, first
+            )
+            missing -= order.waiting_for()
+            if missing or order.parked:
+                deadline = self.loop.time() + notification_settings.live_order_wait_seconds
+                order.parked.append(Parked(event, missing, deadline))
+                order.parked.sort(key=lambda parked: min(parked.event.timestamps))
+                self.release(group, order)
+                return
+        self.deliver(group, order, event)
+        self.release(group, order)
+
+    def deliver(self, group: str, order: ListOrder, event: DecidedEvent) -> None:
+        self.dispatch(group, event)
+        order.delivered = max(order.delivered or 0, *event.timestamps)
+        arrived = set(event.timestamps)
+        for parked in order.parked:
+            parked.missing -= arrived
+
+    def release(self, group: str, order: ListOrder, now: float | None = None) -> None:
+        """Deliver the held events whose wait is over, in timestamp order."""
+        while order.parked and (
+            not order.parked[0].missing or (now is not None and order.parked[0].deadline <= now)
+        ):
+            self.deliver(group, order, order.parked.pop(0).event)
+
+    async def _release_overdue(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            now = self.loop.time()
+            for (group, _), order in list(self.orders.items()):
+                if order.parked and order.parked[0].deadline <= now:
+                    self.release(group, order, now)
+
+    def dispatch(self, group: str, event: DecidedEvent) -> None:
+        """Queue the event's changes for the group's subscribers who may read them."""
         resource_name = event.payload["resource_name"]
-        for subscription in subscriptions:
+        for subscription in [s for s in self.local.get(group, ()) if not s.closed]:
             target = subscription.target
             allowed = event.allowed(subscription.connection.identity)
             for index, obj in enumerate(event.objects):
@@ -308,6 +391,8 @@ class Hub:
             if not members:
                 del self.local[group]
                 self.joined.discard(group)
+                for key in [key for key in self.orders if key[0] == group]:
+                    del self.orders[key]
                 await self.layer.group_discard(group, self.channel)
 
 

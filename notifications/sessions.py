@@ -112,8 +112,8 @@ class Session(LiveConnection):
         subscription = Subscription(self, subscription_id, target, since, since is not None)
         # Registered before the database is read: nothing committed later can be missed.
         self.subscriptions[subscription_id] = subscription
-        await self.hub.add(subscription)
         try:
+            await self.hub.add(subscription)
             timestamp = await run_db("connections", subscriptions.authorize, self.identity, target)
         except BaseException:
             await self.unsubscribe(subscription_id)

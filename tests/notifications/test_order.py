@@ -1,0 +1,74 @@
+"""Changes of one list are delivered in timestamp order, whatever order their events arrive
+in (two writes committed a moment apart by two processes may be published the other way)."""
+
+from __future__ import annotations
+
+from notifications import broadcast
+from notifications.runtime import publisher
+from tests import factories
+
+RECORDS = factories.RECORDS
+
+
+class HeldBack:
+    """Keeps the broadcasts of the writes made meanwhile, to publish them in any order."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.held: list[tuple] = []
+        monkeypatch.setattr(broadcast, "publisher", self)
+
+    def publish(self, group_names, message) -> None:
+        self.held.append((group_names, message))
+
+    def release(self, *indexes: int) -> None:
+        for index in indexes:
+            publisher.publish(*self.held[index])
+
+
+def test_an_event_arriving_first_waits_for_the_earlier_ones(live, api, monkeypatch):
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        await client.subscribe(RECORDS)
+        await live.call(factories.record, api, {"n": 0}, record_id="r0")
+        (first,) = await client.changes(1)
+        held = HeldBack(monkeypatch)
+        for n in (1, 2, 3):
+            await live.call(factories.record, api, {"n": n}, record_id=f"r{n}")
+        held.release(2)  # r3's event arrives first: r1 and r2 are committed, not heard yet
+        assert await client.nothing(0.3)
+        held.release(0)  # r1: delivered at once, r3 still waits for r2
+        (r1,) = await client.changes(1)
+        assert r1["id"] == "r1"
+        assert await client.nothing(0.3)
+        held.release(1)
+        r2, r3 = await client.changes(2)
+        assert [r2["id"], r3["id"]] == ["r2", "r3"]
+        assert first["timestamp"] < r1["timestamp"] < r2["timestamp"] < r3["timestamp"]
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_an_event_that_never_comes_is_waited_for_a_bounded_time(
+    live, api, monkeypatch, kinto_settings
+):
+    kinto_settings(live_order_wait_seconds=0.5)
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        await client.subscribe(RECORDS)
+        await live.call(factories.record, api, {"n": 0}, record_id="r0")
+        await client.changes(1)
+        held = HeldBack(monkeypatch)
+        for n in (1, 2):
+            await live.call(factories.record, api, {"n": n}, record_id=f"r{n}")
+        held.release(1)  # r1's event is lost (its sender died after the commit)
+        assert await client.nothing(0.2)
+        (r2,) = await client.changes(1)
+        assert r2["id"] == "r2"
+        await client.close()
+
+    live.run(scenario)
