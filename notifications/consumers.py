@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core import errors, jsonutil
+from core.middleware import origin_allowed
 from notifications.conf import notification_settings
 from notifications.runtime import run_db
 from notifications.sessions import Session, error_message, identify, message
@@ -164,7 +165,7 @@ async def event_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 raise errors.url_not_found()
             await session.subscribe("stream", resource, filters, since, location="querystring")
         except errors.KintoError as error:
-            await send_error(send, error)
+            await send_error(send, error, scope)
             return
         await send(
             {
@@ -174,7 +175,7 @@ async def event_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     (b"content-type", b"text/event-stream; charset=utf-8"),
                     (b"cache-control", b"no-cache"),
                     (b"x-accel-buffering", b"no"),
-                    (b"access-control-allow-origin", b"*"),
+                    *cors_headers(scope),
                 ],
             }
         )
@@ -209,9 +210,16 @@ async def wait_disconnect(receive: Any) -> None:
         pass
 
 
-async def send_error(send: Any, error: errors.KintoError) -> None:
+def cors_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """`Access-Control-Allow-Origin` for an allowed `Origin` (`cors_origins`), as the API's."""
+    allowed = origin_allowed(header(scope, b"origin"))
+    return [(b"access-control-allow-origin", allowed.encode())] if allowed else []
+
+
+async def send_error(send: Any, error: errors.KintoError, scope: dict[str, Any]) -> None:
+    """An error before the stream starts: the API's JSON error response."""
     body = jsonutil.dumps(error.body())
-    headers = [(b"content-type", b"application/json")]
+    headers = [(b"content-type", b"application/json"), *cors_headers(scope)]
     headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -72,6 +72,7 @@ class LiveConnection:
         self.overflowed = False
 
     def push(self, message: str, timestamp: int | None = None) -> None:
+        """Queue a message without waiting; a full queue marks the client as too slow."""
         if self.overflowed:
             return
         try:
@@ -109,6 +110,8 @@ class Subscription:
         self.prefix = subscription_prefix(self.id)
 
     def offer(self, timestamp: int, body: str) -> None:
+        """A live change for this subscription: skipped if already sent, buffered during
+        the replay, queued otherwise."""
         if self.closed or (self.cursor is not None and timestamp <= self.cursor):
             return
         if self.replaying:
@@ -151,6 +154,7 @@ class DecidedEvent:
         return (self.payload["resource_name"], self.readers.parent_key)
 
     def allowed(self, identity: permissions.Identity) -> list[bool]:
+        """Which objects the caller may read, decided once per principal set."""
         decided = self.decisions.get(identity.principals)
         if decided is None:
             decided = [self.readers.allows(identity, i) for i in range(len(self.objects))]
@@ -158,6 +162,7 @@ class DecidedEvent:
         return decided
 
     def body(self, index: int, fields: list[str] | None) -> str:
+        """An object's change message (without subscription), encoded once per `_fields`."""
         key = (index, tuple(fields) if fields is not None else None)
         body = self.bodies.get(key)
         if body is None:
@@ -232,6 +237,7 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        """Open this process's channel and start listening (once)."""
         async with self.lock:
             if self.channel is not None:
                 return
@@ -246,6 +252,7 @@ class Hub:
             ]
 
     async def stop(self) -> None:
+        """Stop listening (server shutdown)."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -282,6 +289,7 @@ class Hub:
                 await self.layer.group_add(group, self.channel)
 
     async def handle(self, message: dict[str, Any]) -> None:
+        """One message of the channel layer: a group's event, or a membership change."""
         group = message.get("group")
         if group == groups.MEMBERSHIP:
             await self.refresh_identities()
@@ -363,9 +371,11 @@ class Hub:
                 connection.identity = fresh
 
     def connect(self, connection: LiveConnection) -> None:
+        """Track a connection (its principals are refreshed on group changes)."""
         self.connections.add(connection)
 
     async def disconnect(self, connection: LiveConnection) -> None:
+        """Forget a connection and its subscriptions (leaving groups nobody follows)."""
         self.connections.discard(connection)
         for subscription in list(connection.subscriptions.values()):
             await self.remove(subscription)
@@ -381,6 +391,7 @@ class Hub:
             self.local.setdefault(group, set()).add(subscription)
 
     async def remove(self, subscription: Subscription) -> None:
+        """Stop a subscription; the group is left once no local subscription needs it."""
         subscription.closed = True
         group = subscription.target.group
         async with self.lock:

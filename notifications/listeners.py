@@ -44,10 +44,12 @@ def register(listener: Listener) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove a listener by name (no error if absent)."""
     LISTENERS.pop(name, None)
 
 
 def registered() -> Iterable[Listener]:
+    """The listeners, in registration order."""
     return list(LISTENERS.values())
 
 

@@ -38,6 +38,7 @@ def identify(authorization: str) -> permissions.Identity:
 
 
 def message(kind: str, **fields: Any) -> str:
+    """A server message of a `type`, as JSON text."""
     return jsonutil.dumps({"type": kind, **fields}).decode()
 
 
@@ -66,6 +67,8 @@ class Session(LiveConnection):
         self.replays: set[asyncio.Task] = set()
 
     async def authenticate(self, authorization: Any) -> str:
+        """Credentials sent in a message (browsers): valid ones replace the anonymous
+        identity of the connection, before any subscription."""
         if not isinstance(authorization, str) or not authorization:
             raise errors.invalid("body", "authorization", "Should be an Authorization value")
         if self.subscriptions:
@@ -171,6 +174,7 @@ class Session(LiveConnection):
         subscription.end_replay(last)
 
     async def unsubscribe(self, subscription_id: Any) -> str:
+        """Stop a subscription; returns the `unsubscribed` message."""
         subscription = (
             self.subscriptions.pop(subscription_id, None)
             if isinstance(subscription_id, str)
@@ -182,6 +186,7 @@ class Session(LiveConnection):
         return message("unsubscribed", subscription=subscription_id)
 
     async def close(self) -> None:
+        """The client is gone: stop its replays and subscriptions."""
         for task in list(self.replays):
             task.cancel()
         await self.hub.disconnect(self)

@@ -114,9 +114,10 @@ def test_event_stream_errors_are_json_responses(live, api):
     factories.collection(api)
 
     async def scenario():
-        stream = Stream(live.application, {"resource": RECORDS}, user="bob")
+        stream = Stream(live.application, {"resource": RECORDS}, user="bob", origin="https://a.b")
         start = await stream.start()
         assert start["status"] == 403
+        assert (b"access-control-allow-origin", b"*") in start["headers"]
         assert jsonutil.loads(await stream.body())["errno"] == 121
         anonymous = Stream(live.application, {"resource": RECORDS}, user=None)
         start = await anonymous.start()
