@@ -240,7 +240,7 @@ def ensure(
     # Creators queue on the list's lock, then look again (a new statement sees what the one
     # before them committed). Not on the row: a lock on a bucket would block, until the end
     # of this request, the commit of concurrent writers of collections inside it.
-    timestamps.lock_scope(model.resource_name, parent.pk if parent is not None else 0)
+    timestamps.lock_write(model.resource_name, parent)
     row = rows.first()
     if row is not None and not row.deleted:
         return row

@@ -169,7 +169,7 @@ def drop_removed_members(sender: Any, ctx: Any, principals: list[str], **kwargs:
         bucket = Bucket.objects.alive().filter(object_id=bucket_id).first()
         if bucket is None:
             continue
-        timestamps.lock_scope("group", bucket.pk)
+        timestamps.lock_write("group", bucket)
         group = (
             Group.objects.alive()
             .filter(bucket=bucket, object_id=group_id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db import connection
 
@@ -83,7 +85,32 @@ def set_list_timestamp(resource_name: str, parent_key: int, value: int) -> None:
         )
 
 
-def lock_scope(resource_name: str, parent_key: int) -> None:
+# Functions `(resource_name, parent) -> [(scope resource name, parent key), …]` naming the
+# scopes, besides its own list's, that a write in `parent` will update before it commits
+# (the history of the bucket it writes in): see `write_scopes`.
+LEADING_SCOPES: list[Callable[[str, Any], list[tuple[str, int]]]] = []
+
+
+def register_leading_scopes(scopes: Callable[[str, Any], list[tuple[str, int]]]) -> None:
+    LEADING_SCOPES.append(scopes)
+
+
+def write_scopes(resource_name: str, parent: Any) -> list[tuple[str, int]]:
+    """The scopes a write of a `resource_name` object in `parent` locks, in lock order.
+
+    Every write locks them in the same order: the leading scopes (sorted), then its own
+    list. A write that locked its list first and a shared scope (a bucket's history) at the
+    end would deadlock with a batch that holds the shared scope from an earlier sub-request
+    and then wants that list.
+    """
+    leading = sorted(
+        {scope for scopes in LEADING_SCOPES for scope in scopes(resource_name, parent)}
+    )
+    own = (resource_name, parent.pk if parent is not None else 0)
+    return [scope for scope in leading if scope != own] + [own]
+
+
+def lock_scope(resource_name: str, parent_key: int, create: bool = False) -> None:
     """Take the scope's lock at the start of a write, before any object row is locked.
 
     Writers then always lock the scope first and rows after: a batch (which keeps the scopes
@@ -95,10 +122,26 @@ def lock_scope(resource_name: str, parent_key: int) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
+        if create:
+            # A scope that has no row yet gets one (as its first read would), so that the
+            # lock exists before anything is written in it.
+            cursor.execute(
+                f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) "
+                f"VALUES (%s, %s, %s) ON CONFLICT (resource_name, parent_key) "
+                f"DO UPDATE SET last_modified = {TABLE}.last_modified",
+                [resource_name, parent_key, now_ms()],
+            )
+            return
         cursor.execute(
             f"SELECT 1 FROM {TABLE} WHERE resource_name = %s AND parent_key = %s FOR UPDATE",
             [resource_name, parent_key],
         )
+
+
+def lock_write(resource_name: str, parent: Any) -> None:
+    """Lock every scope a write in `parent` updates, in `write_scopes` order."""
+    for scope in write_scopes(resource_name, parent):
+        lock_scope(*scope, create=scope[0] != resource_name)
 
 
 # Advisory lock (two-key form, apart from the batches' one-key locks) that every write

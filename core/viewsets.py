@@ -256,13 +256,12 @@ class ResourceMixin(ProtocolView):
         timestamps.enter_write()
         parents = self.parents()
         if parents.missing is None:
-            parent = parents.parent
-            scope = (self.resource_name, parent.pk if parent is not None else 0)
             batch = self.batch()
-            if batch is None or scope not in batch.locked_scopes:
-                timestamps.lock_scope(*scope)
-            if batch is not None:
-                batch.locked_scopes.add(scope)
+            for scope in timestamps.write_scopes(self.resource_name, parents.parent):
+                if batch is None or scope not in batch.locked_scopes:
+                    timestamps.lock_scope(*scope, create=scope[0] != self.resource_name)
+                if batch is not None:
+                    batch.locked_scopes.add(scope)
 
     def finish(self, response: HttpResponse) -> HttpResponse:
         """Send the request's events once its transaction commits; in a batch, tell it

@@ -11,12 +11,18 @@ class HistoryConfig(AppConfig):
     kinto_urls = "history.urls"
 
     def ready(self) -> None:
-        from core import capabilities
+        from core import capabilities, timestamps
         from core.signals import resource_written
         from history import checks  # noqa: F401  (registers the system checks)
-        from history.recording import capability_extras, history_enabled, record_changes
+        from history.recording import (
+            capability_extras,
+            history_enabled,
+            history_scopes,
+            record_changes,
+        )
 
         resource_written.connect(record_changes, dispatch_uid="kinto-history")
+        timestamps.register_leading_scopes(history_scopes)
         capabilities.register(
             capabilities.Feature(
                 name="history",

@@ -39,6 +39,15 @@ def readers(acls: Mapping[str, Iterable[str]]) -> set[str]:
     return {*acls.get("read", ()), *acls.get("write", ())}
 
 
+def history_scopes(resource_name: str, parent: ResourceModel | None) -> list[tuple[str, int]]:
+    """The history scope a write below a bucket will update (locked first: see
+    `core.timestamps.write_scopes`). A bucket's own writes lock it when they record."""
+    if parent is None or resource_name not in TRACKED or not history_enabled():
+        return []
+    bucket = parent if parent.parent_field is None else [*parent.ancestors, parent][0]
+    return [(HistoryEntry.resource_name, bucket.pk)]
+
+
 def record_changes(
     sender: type[ResourceModel],
     ctx: ActionContext,
