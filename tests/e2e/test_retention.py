@@ -1,5 +1,6 @@
-"""Retention on a live server: `manage.py purge_deleted` removes 100,000 old tombstones in
-batches while clients keep reading and writing, and never touches a live object."""
+"""Retention on a live server: `manage.py purge_deleted` and `manage.py purge_history` each
+remove 100,000 old rows in batches while clients keep reading and writing, and never touch a
+live object or a recent history entry."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.e2e
 TOMBSTONES = 100_000
 AUTH = ("alice", "secret")
 
-# Runs in the server's environment (`manage.py shell`): old tombstones written in bulk, far
-# below every real timestamp (they stand for deletions made long ago).
+# Run in the server's environment (`manage.py shell`): old tombstones and history entries
+# written in bulk, far below every real timestamp (they stand for changes made long ago).
 SEED = """
 from records.models import Record
 from buckets.models import Collection
@@ -31,6 +32,20 @@ for start in range(1, {count} + 1, 10_000):
                 deleted=True) for n in range(start, min(start + 10_000, {count} + 1))]
     )
 """
+SEED_HISTORY = """
+import json
+from buckets.models import Bucket
+from history.models import HistoryEntry
+bucket = Bucket.objects.get(object_id="h")
+entry = json.dumps({{"action": "update", "resource_name": "bucket", "uri": "/buckets/h",
+                    "bucket_id": "h", "user_id": None, "date": "2001-01-01T00:00:00+00:00",
+                    "target": {{"data": {{"id": "h"}}, "permissions": {{}}}}}})
+for start in range(1, {count} + 1, 10_000):
+    size = min(10_000, {count} + 1 - start)
+    HistoryEntry.objects.insert(
+        bucket.pk, start, [(f"old-{{start + n}}", entry, "[]") for n in range(size)]
+    )
+"""
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +54,7 @@ def retention_server(tmp_path_factory: pytest.TempPathFactory):
         tmp_path_factory.mktemp("retention"),
         workers=2,
         threads=4,
+        settings={"history_enabled": "true"},
         database_suffix="e2e_retention",
     )
     try:
@@ -111,3 +127,41 @@ def test_purge_deleted_on_a_live_server(retention_server):
     assert not [r for r in listed if r["id"].startswith("gone-")]
     assert sorted(r["id"] for r in listed if r["id"].startswith("live-")) == sorted(live)
     assert all(not r.get("deleted") for r in listed)
+
+
+def test_purge_history_on_a_live_server(retention_server):
+    url = retention_server.url
+    session = requests.Session()
+    session.auth = AUTH
+    assert session.put(f"{url}/buckets/h").status_code == 201
+    assert session.put(f"{url}/buckets/h/collections/c").status_code == 201
+    seed = manage(retention_server, "shell", "-c", SEED_HISTORY.format(count=TOMBSTONES))
+    assert seed.wait(timeout=300) == 0, seed.stdout.read()
+    history = f"{url}/buckets/h/history"
+    assert session.head(history).headers["Total-Objects"] == str(TOMBSTONES + 2)
+
+    writes: list[int] = []
+    done = threading.Event()
+
+    def client() -> None:
+        writer = requests.Session()
+        writer.auth = AUTH
+        while not done.is_set():
+            path = f"{url}/buckets/h/collections/c/records/{uuid.uuid4().hex[:8]}"
+            writes.append(writer.put(path, json={"data": {}}, timeout=60).status_code)
+            writes.append(writer.get(f"{history}?_limit=5", timeout=60).status_code)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        purge = manage(retention_server, "purge_history", "--older-than", "1d", "--bucket", "h")
+        output, _ = purge.communicate(timeout=600)
+    finally:
+        done.set()
+        thread.join(timeout=120)
+    assert purge.returncode == 0, output
+    assert len(writes) >= 10 and set(writes) <= {200, 201}, (writes, output)
+    # Every old entry went; the two creations and each record written meanwhile stayed.
+    created = writes[0::2].count(201)
+    assert session.head(history).headers["Total-Objects"] == str(2 + created)
+    assert not session.get(f"{history}?_before=100001").json()["data"]
