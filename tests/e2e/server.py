@@ -10,7 +10,6 @@ database.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -164,13 +162,13 @@ class ServerProcess:
         )
 
     def launch(self) -> bool:
-        """Start gunicorn on a free port; False when the port turned out to be another
-        server's (taken between our probe and gunicorn's bind, e.g. by a concurrent test run
-        in the same checkout): its health check answered, but with another identity."""
+        """Start gunicorn on a free port; False when the port turned out to be taken (by a
+        concurrent test run in the same checkout, between our probe and gunicorn's bind):
+        the health check may then be answered by the other server, so success also needs
+        our own gunicorn to say it listens on that port."""
         self.port = free_port()
-        identity = f"kinto-e2e-{uuid.uuid4().hex}"
         env = self.environ()
-        env.setdefault("KINTO_PROJECT_NAME", identity)
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         # bin/serve's command: uvicorn workers on the ASGI application (HTTP on `threads`
         # threads per worker, WebSocket and event streams at /v1/changes).
         command = [
@@ -205,10 +203,14 @@ class ServerProcess:
             # Most likely gunicorn could not bind the port: try another one.
             self.stop_process()
             return False
-        with urllib.request.urlopen(f"{self.url}/", timeout=10) as response:
-            answered = json.load(response).get("project_name")
-        if answered == env["KINTO_PROJECT_NAME"]:
-            return True
+        listening = f"Listening at: http://127.0.0.1:{self.port} "
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with open(self.log_path, "rb") as log:
+                log.seek(log_start)
+                if listening.encode() in log.read():
+                    return True
+            time.sleep(0.1)
         self.stop_process()
         return False
 
