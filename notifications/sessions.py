@@ -65,14 +65,19 @@ class Session(LiveConnection):
         self.hub = get_hub()
         self.hub.connect(self)
         self.replays: set[asyncio.Task] = set()
+        self.authentication_tried = False
 
     async def authenticate(self, authorization: Any) -> str:
         """Credentials sent in a message (browsers): valid ones replace the anonymous
-        identity of the connection, before any subscription."""
+        identity of the connection, before any subscription. One attempt per connection, so
+        that a socket is no faster than HTTP requests at guessing passwords."""
         if not isinstance(authorization, str) or not authorization:
             raise errors.invalid("body", "authorization", "Should be an Authorization value")
-        if self.subscriptions:
-            raise errors.invalid("body", "type", "Authenticate before subscribing")
+        if self.subscriptions or self.authentication_tried:
+            raise errors.invalid(
+                "body", "type", "Authenticate once per connection, before subscribing"
+            )
+        self.authentication_tried = True
         identity = await run_db("connections", identify, authorization)
         if not identity.authenticated:
             raise errors.unauthorized()
