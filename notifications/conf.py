@@ -23,9 +23,10 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "live_send_queue_size": (5000, int),
     # Seconds between Server-Sent Events keep-alive comments (proxies close idle streams).
     "live_keepalive_seconds": (15, float),
-    # Seconds between re-announcements of a process's channel-layer groups (Redis forgets a
-    # group membership after its expiry, one day by default).
-    "live_group_refresh_seconds": (3600, float),
+    # Seconds between re-announcements of a process's channel-layer groups: Redis forgets a
+    # group membership after a day, and all of them when it restarts empty (deliveries then
+    # resume within this delay).
+    "live_group_refresh_seconds": (60, float),
     # How long a live change waits for those committed before it in its list, whose events
     # are still on their way (a sender that died after its commit would hold it that long).
     "live_order_wait_seconds": (2.0, float),

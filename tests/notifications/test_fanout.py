@@ -68,3 +68,20 @@ def test_readers_of_many_objects_in_three_queries(api, django_assert_num_queries
     bob_identity = identity_for_user_id(bob)
     assert all(readers.allows(alice, i) for i in range(20))
     assert [i for i in range(20) if readers.allows(bob_identity, i)] == [3]
+
+
+def test_a_client_too_slow_to_read_is_dropped_not_buffered(kinto_settings):
+    kinto_settings(live_send_queue_size=2)
+    dropped = []
+
+    class Connection(hub.LiveConnection):
+        def on_overflow(self):
+            dropped.append(True)
+
+    from permissions.auth import ANONYMOUS
+
+    connection = Connection(ANONYMOUS)
+    for n in range(5):
+        connection.push(f'{{"n":{n}}}')
+    assert connection.overflowed and dropped == [True]
+    assert connection.queue.qsize() == 2
