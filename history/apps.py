@@ -11,7 +11,7 @@ class HistoryConfig(AppConfig):
     kinto_urls = "history.urls"
 
     def ready(self) -> None:
-        from core import capabilities, timestamps
+        from core import backup, capabilities, jsonutil, timestamps
         from core.signals import resource_written
         from history import checks  # noqa: F401  (registers the system checks)
         from history.recording import (
@@ -22,6 +22,14 @@ class HistoryConfig(AppConfig):
         )
 
         resource_written.connect(record_changes, dispatch_uid="kinto-history")
+        # Backups hold the history only when asked (`kinto_backup --history`).
+        backup.register(
+            "history",
+            option="history",
+            help="Include the history entries of the buckets.",
+            fields=("read_principals",),
+            json_text=lambda value: jsonutil.dumps(value).decode(),
+        )
         timestamps.register_leading_scopes(history_scopes)
         capabilities.register(
             capabilities.Feature(
