@@ -258,7 +258,7 @@ def test_credentials_in_the_first_message(live, api):
         client = await live.connect()
         await client.send(type="authenticate", authorization=factories_basic("alice"))
         authenticated = await client.receive()
-        assert authenticated["type"] == "authenticated"
+        assert authenticated["type"] == "authenticated", authenticated
         assert authenticated["user_id"].startswith("basicauth:")
         assert (await client.subscribe(RECORDS))["type"] == "subscribed"
         await client.close()
