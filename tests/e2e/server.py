@@ -179,7 +179,7 @@ class ServerProcess:
             "--workers",
             str(self.workers),
             "--worker-class",
-            "uvicorn_worker.UvicornWorker",
+            "kinto_project.workers.Worker",
             "--keep-alive",
             "5",
             "--access-logfile",
