@@ -1,9 +1,9 @@
 """The ASGI application of a server with live push: `/v1/changes` as a WebSocket or an
 event stream goes to the live consumers, everything else to the HTTP application.
 
-HTTP requests should go to the WSGI application through a thread pool (`a2wsgi`) rather than
-Django's ASGI handler, which runs synchronous views one at a time per process
-(`thread_sensitive`): see `kinto_project.asgi`.
+HTTP requests should go to the WSGI application through a thread pool (as
+`kinto_project.http_bridge` does) rather than Django's ASGI handler, which runs synchronous
+views one at a time per process (`thread_sensitive`): see `kinto_project.asgi`.
 """
 
 from __future__ import annotations
