@@ -17,6 +17,5 @@ wsgi_application = get_wsgi_application()
 from kinto_project.http_bridge import WSGIBridge  # noqa: E402  (needs the apps loaded)
 from notifications.routing import live_application  # noqa: E402
 
-application = live_application(
-    WSGIBridge(wsgi_application, threads=int(os.environ.get("KINTO_THREADS", "4")))
-)
+http_application = WSGIBridge(wsgi_application, threads=int(os.environ.get("KINTO_THREADS", "4")))
+application = live_application(http_application)

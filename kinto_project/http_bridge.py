@@ -51,6 +51,9 @@ def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
             name = "HTTP_" + name
         value = raw_value.decode("latin-1")
         environ[name] = f"{environ[name]},{value}" if name in environ else value
+    if body and "CONTENT_LENGTH" not in environ:
+        # A chunked body, read whole: its length is known now (Django reads no more).
+        environ["CONTENT_LENGTH"] = str(len(body))
     return environ
 
 

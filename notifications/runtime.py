@@ -57,12 +57,17 @@ def close_database_connections() -> None:
         executors = list(_executors.values())
         _executors.clear()
     for executor in executors:
-        workers = executor._max_workers
-        barrier = threading.Barrier(workers, timeout=5)
-        futures = [executor.submit(_close_connection, barrier) for _ in range(workers)]
-        for future in futures:
-            future.result()
+        close_pool_connections(executor)
         executor.shutdown(wait=True)
+
+
+def close_pool_connections(executor: ThreadPoolExecutor) -> None:
+    """Close the database connection of every thread of a pool."""
+    workers = executor._max_workers
+    barrier = threading.Barrier(workers, timeout=5)
+    futures = [executor.submit(_close_connection, barrier) for _ in range(workers)]
+    for future in futures:
+        future.result()
 
 
 def _close_connection(barrier: threading.Barrier) -> None:

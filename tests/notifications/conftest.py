@@ -20,7 +20,7 @@ from django.db.backends.signals import connection_created
 
 from core import jsonutil
 from notifications import hub as hub_module
-from notifications.runtime import close_database_connections
+from notifications.runtime import close_database_connections, close_pool_connections
 from tests.conftest import PASSWORD, Api
 
 TIMEOUT = 5
@@ -123,6 +123,9 @@ def live(transactional_db: Any) -> Any:
     yield Live()
     channel_layers.backends.clear()
     close_database_connections()
+    from kinto_project.asgi import http_application
+
+    close_pool_connections(http_application.executor)
     connection_created.disconnect(no_table_locks)
 
 
