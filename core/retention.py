@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
+from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 
 AGE_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -54,3 +56,43 @@ def delete_in_batches(
             progress(total)
         if pause_seconds:
             time.sleep(pause_seconds)
+
+
+class PurgeCommand(BaseCommand):
+    """What the purge commands share: `--older-than`, `--batch-size`, `--pause`, the cutoff
+    timestamp and a progress line at most every two seconds."""
+
+    PROGRESS_INTERVAL_SECONDS = 2.0
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--older-than", required=True, help="Age such as 30d, 12h, 90m (required)."
+        )
+        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument(
+            "--pause", type=float, default=0.0, help="Seconds to wait between batches."
+        )
+
+    def cutoff(self, options: dict[str, Any]) -> int:
+        """The timestamp below which rows go, after checking the common options."""
+        try:
+            age_ms = parse_age(options["older_than"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        from core import timestamps
+
+        return timestamps.now_ms() - age_ms
+
+    def progress_printer(self, describe: Callable[[int], str]) -> Callable[[int], None]:
+        last_print = time.monotonic()
+
+        def show(total: int) -> None:
+            nonlocal last_print
+            if time.monotonic() - last_print >= self.PROGRESS_INTERVAL_SECONDS:
+                self.stdout.write(describe(total))
+                self.stdout.flush()
+                last_print = time.monotonic()
+
+        return show
