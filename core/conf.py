@@ -49,7 +49,8 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "explicit_permissions": (True, as_bool),
     "experimental_collection_schema_validation": (False, as_bool),
     "project_name": ("kinto", str),
-    "project_version": ("0.1.0", str),
+    # Unset: the version of the installed package (core.version).
+    "project_version": (None, as_str_or_none),
     "project_docs": ("https://kinto.readthedocs.io/en/stable/api/", str),
     "http_api_version": ("1.23", str),
     "http_host": (None, as_str_or_none),

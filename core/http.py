@@ -82,17 +82,22 @@ def accepts_json(accept: str) -> bool:
     return False
 
 
+def mounted_api_root() -> str:
+    """Where the site's URLconf mounts the API, without trailing slash: `/v1` on the
+    standalone server, e.g. `/api/storage/v1` in a host site."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("kinto:root").rstrip("/")
+    except NoReverseMatch:
+        return "/v1"
+
+
 def api_root(request: HttpRequest) -> str:
     """The path of the API root for this request, without trailing slash (e.g. `/v1`)."""
     root = getattr(request, "kinto_api_root", None)
     if root is None:
-        from django.urls import NoReverseMatch, reverse
-
-        try:
-            root = reverse("kinto:root").rstrip("/")
-        except NoReverseMatch:
-            root = "/v1"
-        request.kinto_api_root = root
+        root = request.kinto_api_root = mounted_api_root()
     return root
 
 

@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from core.conf import kinto_settings
 from core.http import ProtocolView, application_url, json_response
 from core.models import ResourceModel
+from core.version import project_version
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_STATUSES = {
@@ -195,7 +196,7 @@ def document(request: Any) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {
             "title": kinto_settings.project_name,
-            "version": kinto_settings.project_version,
+            "version": project_version(),
             "description": f"Kinto HTTP API {kinto_settings.http_api_version}",
         },
         "servers": [{"url": application_url(request, "")}],

@@ -39,6 +39,7 @@ from core.http import (
 )
 from core.middleware import add_subresponse_headers
 from core.timestamps import now_ms
+from core.version import package_info, project_version
 
 BATCH_ATTEMPTS = 3
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -63,7 +64,7 @@ class RootView(UtilityView):
         identity = self.identity
         body: dict[str, Any] = {
             "project_name": kinto_settings.project_name,
-            "project_version": kinto_settings.project_version,
+            "project_version": project_version(),
             "http_api_version": kinto_settings.http_api_version,
             "project_docs": kinto_settings.project_docs,
             "url": application_url(request._request, "/"),
@@ -186,7 +187,8 @@ class LBHeartbeatView(UtilityView):
 
 
 class VersionView(UtilityView):
-    """`GET /__version__`: `version.json` if present, else the package's own metadata."""
+    """`GET /__version__`: `version.json` if present (written by a deployment pipeline),
+    else the installed package's metadata."""
 
     def get(self, request: Any) -> HttpResponse:
         path = Path(kinto_settings.version_json_path)
@@ -197,11 +199,12 @@ class VersionView(UtilityView):
                 return json_response(jsonutil.loads(path.read_bytes()))
             except ValueError:
                 pass
+        package = package_info()
         return json_response(
             {
-                "name": kinto_settings.project_name,
-                "version": kinto_settings.project_version,
-                "source": kinto_settings.project_docs,
+                "name": package["name"],
+                "version": project_version(),
+                "source": package["source"] or kinto_settings.project_docs,
                 "commit": os.environ.get("KINTO_COMMIT", "unknown"),
             }
         )

@@ -517,9 +517,9 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
         params += [("_limit", str(limit)), ("_token", token)]
         request = self.request._request
-        from core.http import application_url
+        from core.http import api_root, application_url
 
-        root = getattr(request, "kinto_api_root", "/v1")
+        root = api_root(request)
         path = request.path[len(root) :] if request.path.startswith(root) else request.path
         return f"{application_url(request, path)}?{urlencode(params)}"
 

@@ -14,11 +14,15 @@ import fnmatch
 from typing import Any
 
 from core.conf import kinto_settings
+from core.http import mounted_api_root
 from notifications.consumers import ChangesConsumer, event_stream, header, wants_event_stream
 from notifications.hub import get_hub
 from notifications.runtime import publisher
 
-LIVE_PATH = "/v1/changes"
+
+def live_path() -> str:
+    """The live endpoint, `changes` under wherever the site mounts the API (`/v1/changes`)."""
+    return mounted_api_root() + "/changes"
 
 
 def credentials_allowed(origin: str) -> bool:
@@ -35,6 +39,7 @@ def credentials_allowed(origin: str) -> bool:
 def live_application(http_application: Any) -> Any:
     """Wrap the HTTP application with the live endpoint (and the ASGI lifespan)."""
     websocket = ChangesConsumer.as_asgi()
+    path = live_path()
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -43,7 +48,7 @@ def live_application(http_application: Any) -> Any:
             return
         publisher.attach(asyncio.get_running_loop())
         if kind == "websocket":
-            if scope["path"] != LIVE_PATH:
+            if scope["path"] != path:
                 await send({"type": "websocket.close", "code": 4404})
                 return
             origin = header(scope, b"origin")
@@ -56,7 +61,7 @@ def live_application(http_application: Any) -> Any:
                 }
             await websocket(scope, receive, send)
             return
-        if kind == "http" and scope["path"] == LIVE_PATH and wants_event_stream(scope):
+        if kind == "http" and scope["path"] == path and wants_event_stream(scope):
             await event_stream(scope, receive, send)
             return
         await http_application(scope, receive, send)

@@ -21,6 +21,7 @@ from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
 from core import errors, jsonutil, querying
+from core.http import mounted_api_root
 from core.querying import Filter
 from core.views import dispatch
 from notifications import groups
@@ -34,7 +35,6 @@ LISTS = {
     "record-plural": "record",
 }
 TREES = {"bucket-object": "bucket", "collection-object": "collection"}
-API_ROOT = "/v1"
 # Directives of a list request that mean nothing for a stream of changes.
 IGNORED_DIRECTIVES = ("_sort", "_limit", "_token", "_since", "_before", "_to")
 # Headers of an engine error that an event-stream error response repeats.
@@ -80,10 +80,11 @@ class Target:
 
 def engine_request(identity: Identity, path: str, params: list[tuple[str, str]]) -> WSGIRequest:
     """A GET of the API, run in-process as `identity` (its principals are not recomputed)."""
+    root = mounted_api_root()
     environ = {
         "REQUEST_METHOD": "GET",
         # WSGI strings are bytes decoded as latin-1.
-        "PATH_INFO": (API_ROOT + path).encode().decode("latin-1"),
+        "PATH_INFO": (root + path).encode().decode("latin-1"),
         "QUERY_STRING": urlencode(params),
         "SERVER_NAME": "live",
         "SERVER_PORT": "80",
@@ -94,7 +95,7 @@ def engine_request(identity: Identity, path: str, params: list[tuple[str, str]])
     }
     request = WSGIRequest(environ)
     request.kinto_identities = {"": identity}
-    request.kinto_api_root = API_ROOT
+    request.kinto_api_root = root
     # The `Next-Page` URLs this request may build are not used: no need for a real host,
     # and none that `ALLOWED_HOSTS` would refuse.
     request.get_host = lambda: "live.invalid"  # type: ignore[method-assign]
@@ -142,17 +143,18 @@ def parse_target(
         raise errors.invalid(location, "resource", "Should be an API path such as /buckets/b")
     parts = urlsplit(resource)
     path = unquote(parts.path)
-    if path.startswith(API_ROOT + "/"):
-        path = path[len(API_ROOT) :]
+    root = mounted_api_root()
+    if path.startswith(root + "/"):
+        path = path[len(root) :]
     params = querying.querystring_params(parts.query) + _params(filters, location)
     try:
-        match = resolve(API_ROOT + path)
+        match = resolve(root + path)
         aliased = getattr(getattr(match.func, "view_class", None), "aliased_path", None)
         if aliased is not None:
-            real = aliased(engine_request(identity, path, []), API_ROOT + path)
+            real = aliased(engine_request(identity, path, []), root + path)
             if real is None:
                 raise errors.unauthorized()
-            path = real[len(API_ROOT) :]
+            path = real[len(root) :]
             match = resolve(real)
     except Resolver404:
         raise errors.url_not_found() from None

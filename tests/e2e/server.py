@@ -107,8 +107,15 @@ class ServerProcess:
         threads: int = 4,
         settings: dict[str, str] | None = None,
         database_suffix: str = "e2e",
+        django_settings: str = "kinto_project.settings",
+        application: str = "kinto_project.asgi:application",
+        api_root: str = "/v1",
     ) -> None:
         self.workdir = workdir
+        # A host site embedding the apps has its own settings, ASGI application and prefix.
+        self.django_settings = django_settings
+        self.application = application
+        self.api_root = api_root
         self.workers = workers
         self.threads = threads
         self.settings = settings or {}
@@ -128,13 +135,13 @@ class ServerProcess:
     @property
     def url(self) -> str:
         """The API root, e.g. `http://127.0.0.1:9130/v1`."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}{self.api_root}"
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
         env.update({f"KINTO_{name.upper()}": value for name, value in self.settings.items()})
         env["KINTO_STORAGE_URL"] = self.storage_url
-        env["DJANGO_SETTINGS_MODULE"] = "kinto_project.settings"
+        env["DJANGO_SETTINGS_MODULE"] = self.django_settings
         env["PYTHONUNBUFFERED"] = "1"
         env["KINTO_THREADS"] = str(self.threads)
         return env
@@ -173,7 +180,7 @@ class ServerProcess:
         # threads per worker, WebSocket and event streams at /v1/changes).
         command = [
             str(VENV_BIN / "gunicorn"),
-            "kinto_project.asgi:application",
+            self.application,
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",

@@ -1,0 +1,54 @@
+"""What this server is: name, version and source of the `kinto-django` distribution.
+
+Read from the installed package's metadata (`pip install` of the repository), or from
+`pyproject.toml` when the server runs from a checkout that was never installed, so the
+version has one source of truth.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+DISTRIBUTION = "kinto-django"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+@functools.cache
+def package_info() -> dict[str, str | None]:
+    """`{"name", "version", "source"}` of the distribution (`source` may be None)."""
+    try:
+        meta = metadata.metadata(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return _checkout_info()
+    urls = dict(
+        (label.strip().lower(), url.strip())
+        for label, _, url in (entry.partition(",") for entry in meta.get_all("Project-URL") or [])
+    )
+    return {
+        "name": meta["Name"],
+        "version": meta["Version"],
+        "source": urls.get("source") or urls.get("homepage"),
+    }
+
+
+def _checkout_info() -> dict[str, str | None]:
+    try:
+        project = tomllib.loads(PYPROJECT.read_text())["project"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return {"name": DISTRIBUTION, "version": "unknown", "source": None}
+    urls = {label.lower(): url for label, url in project.get("urls", {}).items()}
+    return {
+        "name": project.get("name", DISTRIBUTION),
+        "version": project.get("version", "unknown"),
+        "source": urls.get("source") or urls.get("homepage"),
+    }
+
+
+def project_version() -> str:
+    """The version the API reports: the `project_version` setting, else the package's."""
+    from core.conf import kinto_settings
+
+    return kinto_settings.project_version or package_info()["version"] or "unknown"

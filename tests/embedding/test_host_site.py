@@ -1,0 +1,220 @@
+"""The apps embedded in another Django site (tests/host_site), end to end.
+
+The site runs as a real server (gunicorn with uvicorn workers on its own ASGI application),
+with the API mounted under `/api/storage/v1/`. The official client talks to that prefix as
+the site's own users (session login) and with the API's own authentication (accounts, Basic
+auth); the site's pages, login and admin keep working beside the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+import websockets
+from kinto_http import Client, KintoException
+
+from tests.e2e.server import ServerProcess
+from tests.e2e.test_live import REDIS_URL, redis_available
+
+pytestmark = pytest.mark.e2e
+
+PREFIX = "/api/storage/v1"
+TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    # Several server processes share live events through Redis; without it, one process.
+    redis = {"redis_url": REDIS_URL, "redis_prefix": f"host-{uuid.uuid4().hex[:8]}"}
+    process = ServerProcess(
+        tmp_path_factory.mktemp("host-site"),
+        workers=2 if redis_available() else 1,
+        settings=redis if redis_available() else {},
+        database_suffix="host",
+        django_settings="tests.host_site.settings",
+        application="tests.host_site.asgi:application",
+        api_root=PREFIX,
+    )
+    try:
+        process.start()
+        process.manage("createcachetable", "site_cache")
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def site_users(site: ServerProcess) -> None:
+    """Two users of the site itself, created the way its operators would."""
+    script = (
+        "from django.contrib.auth import get_user_model; User = get_user_model(); "
+        "[User.objects.create_user(name, password='site-pw') for name in ('alice', 'carol')]"
+    )
+    site.manage("shell", "-c", script)
+
+
+class SessionAuth(requests.auth.AuthBase):
+    """A browser's credentials on the site: the session cookie, and the CSRF token that its
+    pages hand to their scripts (here, read from the `csrftoken` cookie)."""
+
+    def __init__(self, cookies: requests.cookies.RequestsCookieJar, csrf: bool = True) -> None:
+        self.cookies = cookies
+        self.csrf = csrf
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.prepare_cookies(self.cookies)
+        if self.csrf:
+            request.headers["X-CSRFToken"] = self.cookies["csrftoken"]
+        return request
+
+
+def site_login(site: ServerProcess, username: str) -> requests.Session:
+    """Sign in through the site's own login form, as a person would."""
+    browser = requests.Session()
+    base = f"http://127.0.0.1:{site.port}"
+    form = browser.get(f"{base}/accounts/login/", timeout=TIMEOUT)
+    assert form.status_code == 200
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    signed_in = browser.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": "site-pw", "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=TIMEOUT,
+    )
+    assert signed_in.status_code == 200 and f"Signed in as {username}" in signed_in.text
+    return browser
+
+
+def session_client(site: ServerProcess, username: str, **kwargs) -> Client:
+    browser = site_login(site, username)
+    return Client(server_url=site.url, auth=SessionAuth(browser.cookies), **kwargs)
+
+
+def basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:secret".encode()).decode()
+
+
+def test_the_api_answers_under_the_prefix_and_the_site_keeps_its_pages(site):
+    base = f"http://127.0.0.1:{site.port}"
+    root = requests.get(f"{site.url}/", timeout=TIMEOUT)
+    assert root.status_code == 200
+    assert root.json()["url"] == f"{site.url}/"
+    assert root.json()["http_api_version"] == "1.23"
+    assert "history" in root.json()["capabilities"]
+    # The API's own conventions apply under the prefix: JSON errors, protocol headers.
+    missing = requests.get(f"{site.url}/nowhere", timeout=TIMEOUT)
+    assert missing.status_code == 404
+    assert missing.json()["errno"] == 111
+    assert "Content-Security-Policy" in missing.headers
+    # The site's own pages are left alone: HTML, its own 404, no API headers.
+    home = requests.get(f"{base}/", timeout=TIMEOUT)
+    assert home.status_code == 200 and "<title>Host site</title>" in home.text
+    assert "Content-Security-Policy" not in home.headers
+    not_found = requests.get(f"{base}/nowhere", timeout=TIMEOUT)
+    assert not_found.status_code == 404
+    assert not_found.headers["Content-Type"].startswith("text/html")
+    # No standalone-server redirects: `/v1/` is not this site's.
+    assert requests.get(f"{base}/v1/", timeout=TIMEOUT, allow_redirects=False).status_code == 404
+    assert requests.get(f"{base}/admin/login/", timeout=TIMEOUT).status_code == 200
+    version = requests.get(f"{site.url}/__version__", timeout=TIMEOUT).json()
+    assert version["name"] == "kinto-django"
+
+
+def test_site_users_are_principals_of_the_official_client(site, site_users):
+    alice = session_client(site, "alice")
+    assert alice.server_info()["user"]["id"] == "django:alice"
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    alice.create_bucket(id=bucket)
+    alice.create_collection(id="notes", bucket=bucket)
+    for number in range(12):
+        alice.create_record(data={"n": number}, bucket=bucket, collection="notes")
+    # 12 records on pages of 5: the client follows `Next-Page` links, which keep the prefix.
+    records = alice.get_records(bucket=bucket, collection="notes")
+    assert sorted(record["n"] for record in records) == list(range(12))
+    assert alice.get_bucket(id=bucket)["permissions"]["write"] == ["django:alice"]
+
+    # Another site user sees nothing until alice shares the collection with her.
+    carol = session_client(site, "carol")
+    with pytest.raises(KintoException) as refused:
+        carol.get_records(bucket=bucket, collection="notes")
+    assert refused.value.response.status_code == 403
+    alice.patch_collection(
+        id="notes", bucket=bucket, permissions={"read": ["django:carol"]}
+    )
+    assert len(carol.get_records(bucket=bucket, collection="notes")) == 12
+
+
+def test_a_session_write_needs_the_sites_csrf_token(site, site_users):
+    browser = site_login(site, "alice")
+    response = requests.put(
+        f"{site.url}/buckets/b-csrf",
+        auth=SessionAuth(browser.cookies, csrf=False),
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("CSRF Failed")
+    # A read needs no token; the site's user is recognised.
+    whoami = requests.get(
+        f"{site.url}/", auth=SessionAuth(browser.cookies, csrf=False), timeout=TIMEOUT
+    )
+    assert whoami.json()["user"]["id"] == "django:alice"
+
+
+def test_the_apis_own_authentication_works_next_to_the_sites(site, site_users):
+    # An account of the API (open sign-up on this site), used with the official client.
+    name = f"dave-{uuid.uuid4().hex[:6]}"
+    created = requests.put(
+        f"{site.url}/accounts/{name}", json={"data": {"password": "pw-of-dave"}}, timeout=TIMEOUT
+    )
+    assert created.status_code == 201, created.text
+    dave = Client(server_url=site.url, auth=(name, "pw-of-dave"))
+    assert dave.server_info()["user"]["id"] == f"account:{name}"
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    dave.create_bucket(id=bucket, permissions={"read": ["django:alice"]})
+    # Plain Basic auth users too.
+    erin = Client(server_url=site.url, auth=("erin", "secret"))
+    assert erin.server_info()["user"]["id"].startswith("basicauth:")
+    # A site user reads what an account shared with her.
+    alice = session_client(site, "alice")
+    assert alice.get_bucket(id=bucket)["data"]["id"] == bucket
+    # History under the prefix lists the writes of all three kinds of users.
+    history = requests.get(
+        f"{site.url}/buckets/{bucket}/history", auth=(name, "pw-of-dave"), timeout=TIMEOUT
+    )
+    assert history.status_code == 200
+    assert [entry["user_id"] for entry in history.json()["data"]] == [f"account:{name}"]
+
+
+def test_live_changes_under_the_prefix(site):
+    erin = requests.Session()
+    erin.auth = ("erin", "secret")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    assert erin.put(f"{site.url}/buckets/{bucket}", timeout=TIMEOUT).status_code == 201
+    erin.put(f"{site.url}/buckets/{bucket}/collections/notes", timeout=TIMEOUT)
+    records = f"/buckets/{bucket}/collections/notes/records"
+
+    async def scenario() -> dict:
+        url = site.url.replace("http://", "ws://") + "/changes"
+        async with websockets.connect(
+            url, additional_headers={"Authorization": basic("erin")}
+        ) as socket:
+            assert json.loads(await socket.recv())["type"] == "hello"
+            await socket.send(json.dumps({"type": "subscribe", "id": "s", "resource": records}))
+            assert json.loads(await socket.recv())["type"] == "subscribed"
+            await asyncio.to_thread(
+                erin.put, f"{site.url}{records}/r1", json={"data": {"x": 1}}, timeout=TIMEOUT
+            )
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+                if message["type"] == "change":
+                    return message
+
+    change = asyncio.run(scenario())
+    assert (change["action"], change["id"], change["data"]["x"]) == ("create", "r1", 1)

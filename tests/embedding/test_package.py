@@ -1,0 +1,94 @@
+"""The repository is a pip-installable package: a wheel built from it holds every app with
+its migrations and management commands, and a site that installs only the wheel (no
+checkout on its path) configures, migrates and serves the API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ["core", "permissions", "buckets", "records", "accounts", "history", "notifications"]
+
+pytestmark = pytest.mark.e2e
+
+
+def run(*command: str, cwd: Path, env: dict | None = None) -> str:
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of the checkout (the build leaves its files there)."""
+    source = tmp_path_factory.mktemp("source") / "kinto-django"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "var", "build", "*.egg-info", "__pycache__"),
+    )
+    out = tmp_path_factory.mktemp("wheel")
+    run(
+        sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+        "--wheel-dir", str(out), str(source), cwd=source,
+    )  # fmt: skip
+    (built,) = out.glob("kinto_django-*.whl")
+    return built
+
+
+def test_the_wheel_holds_the_apps_and_no_tests(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    packages = {name.split("/")[0] for name in names if not name.startswith("kinto_django-")}
+    assert packages == {*APPS, "kinto_project"}
+    for app in APPS:
+        assert f"{app}/apps.py" in names
+    for migration in ["core/migrations/0001_initial.py", "records/migrations/0001_initial.py"]:
+        assert migration in names
+    assert "core/management/commands/kinto_backup.py" in names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"Version: {version}" in text
+    # The runtime dependencies are requirements.txt's.
+    assert "Requires-Dist: django-guardian" in text
+    assert "Requires-Dist: pytest" not in text
+
+
+def test_a_site_runs_from_the_installed_wheel_alone(wheel, tmp_path):
+    target = tmp_path / "site-packages"
+    run(
+        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+        "--target", str(target), str(wheel), cwd=tmp_path,
+    )  # fmt: skip
+    # The site: tests/host_site copied out of the checkout, next to nothing else of it.
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "tests" / "host_site", site / "tests" / "host_site")
+    (site / "tests" / "__init__.py").touch()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KINTO_")},
+        "PYTHONPATH": f"{site}{os.pathsep}{target}",
+        "DJANGO_SETTINGS_MODULE": "tests.host_site.settings",
+        "KINTO_STORAGE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+    }
+    script = (
+        "import core, django; from django.test import Client; django.setup(); "
+        "from django.core.management import call_command; "
+        "call_command('migrate', verbosity=0); call_command('createcachetable'); "
+        "print(core.__file__); "
+        "response = Client().get('/api/storage/v1/__version__'); "
+        "print(response.status_code, response.json()['name'], response.json()['version'])"
+    )
+    output = run(sys.executable, "-c", script, cwd=tmp_path, env=env).split("\n")
+    assert output[0].startswith(str(target))
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert output[1] == f"200 kinto-django {version}"

@@ -1,0 +1,126 @@
+"""Settings of the host site: an ordinary Django site plus the lines the README's "Embed in
+your Django site" section lists (marked "storage apps" below)."""
+
+import os
+from urllib.parse import unquote, urlsplit
+
+SECRET_KEY = "host-site-test-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+
+def database(url: str) -> dict:
+    """The test harness hands the site its database as `KINTO_STORAGE_URL`."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": 600,
+        }
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": "/" + url[len("sqlite:///") :]}
+
+
+DATABASES = {"default": database(os.environ["KINTO_STORAGE_URL"])}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    # The site's own apps, labelled `core` and `accounts`.
+    "tests.host_site.core",
+    "tests.host_site.accounts",
+    # storage apps
+    "rest_framework",
+    "guardian",
+    "core",
+    "permissions",
+    "buckets",
+    "records",
+    "accounts",
+    "history",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # storage apps: protocol headers and JSON errors, on the API's URLs only
+    "core.middleware.ProtocolMiddleware",
+]
+
+ROOT_URLCONF = "tests.host_site.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+LOGIN_REDIRECT_URL = "/"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# storage apps: object permissions through guardian, without its anonymous user
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+ANONYMOUS_USER_NAME = None
+GUARDIAN_MONKEY_PATCH_USER = False
+
+# storage apps: a cache every server process shares (pagination tokens, account logins)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "site_cache",
+    }
+}
+# storage apps: live push across the site's server processes through Redis
+if os.environ.get("KINTO_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [os.environ["KINTO_REDIS_URL"]],
+                "prefix": os.environ["KINTO_REDIS_PREFIX"],
+            },
+        }
+    }
+else:  # one process only
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# storage apps: their settings
+KINTO = {
+    # The site's logged-in users first, then the API's own accounts and Basic auth.
+    "auth_policies": ["django", "account", "basicauth"],
+    "userid_hmac_secret": "host-site-test-userid-secret",
+    "account_create_principals": ["system.Everyone"],
+    "bucket_create_principals": ["system.Authenticated"],
+    "paginate_by": 5,
+    "history_enabled": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

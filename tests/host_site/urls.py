@@ -1,0 +1,13 @@
+"""The host site's pages, its admin, and the storage API under `/api/storage/v1/`."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from tests.host_site.core import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/storage/v1/", include("core.urls")),
+]
