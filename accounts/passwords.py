@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
 from django.core.cache import cache
 
-from core.conf import kinto_settings
+from core.conf import as_int_or_none, kinto_settings
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def verify(account_id: str, password: str, stored_hash: str) -> bool:
     if ttl and cache.get(key) == proof:
         cache.touch(key, ttl)
         return True
-    limit = kinto_settings.get("account_login_max_failures_per_minute", None)
+    limit = kinto_settings.get("account_login_max_failures_per_minute", None, as_int_or_none)
     failures_key = _failures_key(account_id)
     if limit and (cache.get(failures_key) or 0) >= limit:
         logger.warning("Login refused for account %r: too many failures", account_id)

@@ -1,0 +1,42 @@
+"""`account_login_max_failures_per_minute` as operators set it: a string from the environment
+or an INI file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+
+@pytest.fixture
+def accounts(kinto_settings, anonymous) -> Api:
+    kinto_settings(
+        auth_policies="account",
+        account_create_principals="system.Everyone",
+        account_login_max_failures_per_minute="2",
+    )
+    for account_id in ("ana", "eve"):
+        created = anonymous.put(f"/accounts/{account_id}", {"data": {"password": "right"}})
+        assert created.status == 201, created
+    return anonymous
+
+
+def user_id(api: Api, account_id: str, password: str) -> str | None:
+    response = api.get("/", user=(account_id, password))
+    assert response.status == 200, response
+    return response.json.get("user", {}).get("id")
+
+
+def test_logins_are_refused_after_too_many_failures(accounts):
+    assert user_id(accounts, "eve", "wrong") is None
+    assert user_id(accounts, "eve", "wrong") is None
+    # The limit is reached: even the right password is not checked within the minute.
+    assert user_id(accounts, "eve", "right") is None
+    assert accounts.get("/accounts/eve", user=("eve", "right")).status == 401
+    # Other accounts are not affected.
+    assert user_id(accounts, "ana", "right") == "account:ana"
+
+
+def test_failures_below_the_limit_do_not_lock_out(accounts):
+    assert user_id(accounts, "eve", "wrong") is None
+    assert user_id(accounts, "eve", "right") == "account:eve"
