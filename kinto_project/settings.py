@@ -132,6 +132,15 @@ if CACHE_URL.startswith("redis"):
             "LOCATION": CACHE_URL,
         }
     }
+elif config.as_bool(VALUES.get("readonly", "false")):
+    # A read-only node may run on a replica that refuses writes, and password checks and the
+    # heartbeat write to the cache: each process keeps its own.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "kinto",
+        }
+    }
 else:
     # Shared by every server process, unlike a per-process memory cache.
     CACHES = {

@@ -32,6 +32,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import Min, Q, Subquery
 
 from core import jsonutil
+from core.conf import kinto_settings
 from notifications.conf import notification_settings
 from notifications.models import DispatcherLease, OutboxEntry
 from notifications.outbox import entries_committed
@@ -311,6 +312,10 @@ def start_in_server(**kwargs: Any) -> None:
     server process starts its dispatcher thread (the lease keeps all but one idle)."""
     global _server_dispatcher, _server_thread
     if _server_dispatcher is not None or not notification_settings.event_dispatcher_in_server:
+        return
+    if kinto_settings.readonly:
+        # A read-only node may run on a replica: the lease and the outbox are written by the
+        # dispatchers of the nodes that write.
         return
     with _server_lock:
         if _server_dispatcher is not None:
