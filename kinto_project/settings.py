@@ -82,6 +82,11 @@ ALLOWED_HOSTS = config.as_list(VALUES.get("allowed_hosts", "" if PRODUCTION else
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    # The operators' admin at /admin/ (see core/admin.py); sessions and messages serve it only.
+    "django.contrib.admin",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
     "rest_framework",
     "guardian",
     "core",
@@ -94,12 +99,43 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The admin's static files (answers /static/ only, before anything else runs).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.ProtocolMiddleware",
+    # For the admin. API requests never read the session (unless the `django` policy is on),
+    # so their responses are unchanged. No CsrfViewMiddleware: the admin's views protect
+    # themselves, and the API's Basic-auth writes must not need a token.
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
 ROOT_URLCONF = "kinto_project.urls"
 WSGI_APPLICATION = "kinto_project.wsgi.application"
 ASGI_APPLICATION = "kinto_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# The admin's CSS and scripts: served by WhiteNoise straight from the installed apps (no
+# `collectstatic` needed); `manage.py collectstatic` copies them to STATIC_ROOT for a proxy.
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
+WHITENOISE_USE_FINDERS = True
+# Admin sessions: cookies only over HTTPS in production.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
