@@ -10,7 +10,8 @@ WebSocket messages are JSON objects with a `type`:
 
 Credentials are never logged; they come from the handshake's `Authorization` header or an
 `authenticate` message (browsers cannot set headers on a WebSocket), not from the URL, which
-proxies and access logs record.
+proxies and access logs record. In a host site with the `django` policy, the site's session
+cookie identifies its logged-in users too.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from core import errors, jsonutil
+from core.conf import kinto_settings
 from core.middleware import origin_allowed
 from notifications.conf import notification_settings
 from notifications.runtime import run_db
@@ -43,6 +47,29 @@ def header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+def site_session_key(scope: dict[str, Any]) -> str | None:
+    """A host site's session cookie (the `django` policy), used only when the connection
+    comes from the site's own pages: same origin as the request's host, or one of
+    `CSRF_TRUSTED_ORIGINS`. Browsers attach cookies to any page's WebSocket, so a page of
+    another site must not get a live connection as the user (as CSRF protects writes)."""
+    if "django" not in kinto_settings.auth_policies:
+        return None
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header(scope, b"cookie"))
+    except CookieError:
+        return None
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None:
+        return None
+    origin = header(scope, b"origin")
+    if origin:
+        same_host = urlsplit(origin).netloc == header(scope, b"host")
+        if not same_host and origin not in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+            return None
+    return morsel.value
+
+
 class ChangesConsumer(AsyncWebsocketConsumer):
     """`/v1/changes` over WebSocket: one session, any number of subscriptions."""
 
@@ -53,7 +80,12 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         if not notification_settings.live_enabled:
             await self.close(CLOSE_DISABLED)
             return
-        identity = await run_db("connections", identify, header(self.scope, b"authorization"))
+        identity = await run_db(
+            "connections",
+            identify,
+            header(self.scope, b"authorization"),
+            site_session_key(self.scope),
+        )
         self.session = TransportSession(identity, self)
         await self.accept()
         self.writer = asyncio.get_running_loop().create_task(self.write())
@@ -157,7 +189,9 @@ async def event_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
         else:
             filters[key] = value
     since = header(scope, b"last-event-id") or since
-    identity = await run_db("connections", identify, header(scope, b"authorization"))
+    identity = await run_db(
+        "connections", identify, header(scope, b"authorization"), site_session_key(scope)
+    )
     session = StreamSession(identity)
     try:
         try:

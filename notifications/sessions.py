@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from core import errors, jsonutil
@@ -29,11 +31,18 @@ logger = logging.getLogger(__name__)
 MAX_SUBSCRIPTION_ID_LENGTH = 64
 
 
-def identify(authorization: str) -> permissions.Identity:
-    """The caller behind an `Authorization` value, through the API's own policies."""
+def identify(authorization: str, site_session_key: str | None = None) -> permissions.Identity:
+    """The caller behind an `Authorization` value, or a host site's session (the `django`
+    policy), through the API's own policies."""
     request = HttpRequest()
     request.method = "GET"
     request.META["HTTP_AUTHORIZATION"] = authorization
+    if site_session_key:
+        from django.contrib.auth import get_user
+
+        engine = import_module(settings.SESSION_ENGINE)
+        request.session = engine.SessionStore(site_session_key)
+        request.user = get_user(request)
     return permissions.principals_for(request)
 
 

@@ -218,3 +218,21 @@ def test_live_changes_under_the_prefix(site):
 
     change = asyncio.run(scenario())
     assert (change["action"], change["id"], change["data"]["x"]) == ("create", "r1", 1)
+
+
+def test_live_changes_for_the_sites_logged_in_users(site, site_users):
+    browser = site_login(site, "alice")
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    origin = f"http://127.0.0.1:{site.port}"
+    url = site.url.replace("http://", "ws://") + "/changes"
+
+    async def hello(headers: dict[str, str]) -> dict:
+        async with websockets.connect(url, additional_headers=headers) as socket:
+            return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+
+    # A page of the site itself connects as its user (browsers send the cookie and Origin).
+    own = asyncio.run(hello({"Cookie": cookie, "Origin": origin}))
+    assert own == {"type": "hello", "user_id": "django:alice"}
+    # A page of another site gets the user's cookie attached by the browser, but no identity.
+    foreign = asyncio.run(hello({"Cookie": cookie, "Origin": "http://evil.example"}))
+    assert foreign == {"type": "hello", "user_id": None}
