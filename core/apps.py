@@ -10,5 +10,6 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for their side effects: system checks, flush and permissions capabilities.
-        from core import checks, flush, permissions_endpoint  # noqa: F401
+        # Imported for their side effects: system checks, flush, metrics and permissions
+        # capabilities.
+        from core import checks, flush, metrics, permissions_endpoint  # noqa: F401

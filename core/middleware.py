@@ -1,9 +1,10 @@
-"""Protocol headers around every API response (spec/00, spec/06).
+"""Protocol headers around every API response (spec/00, spec/06), and its observation.
 
 CORS (pre-flight answers, allowed origin, exposed headers), Backoff, end-of-service alerts
 and 410, Retry-After, security headers, and the JSON error body for anything that escaped a
-view. Only requests routed to the API (URL namespaces starting with `kinto`) are touched, so
-a host site's own pages are not.
+view. Each request also gets an id (`X-Request-Id`), its metrics (`core.metrics`) and one
+summary log line (`core.logging`). Only requests routed to the API (URL namespaces starting
+with `kinto`) are touched, so a host site's own pages are not.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import random
+import re
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,14 +22,22 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 
-from core import errors, jsonutil
+from core import errors, jsonutil, metrics
 from core.conf import kinto_settings
 from core.http import ALWAYS_EXPOSED, json_response
+from core.logging import current_request_id, log_request_summary
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; ",
     "X-Content-Type-Options": "nosniff",
 }
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# Where a request keeps its id: batch sub-requests copy the batch's environ, so share it,
+# and a sub-request's own `X-Request-Id` header cannot replace it.
+REQUEST_ID_ENVIRON = "kinto.request_id"
+# An id from the client or a proxy is kept only if it cannot mangle a log line or a header.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
 
 
 def alert_header(code: str, message: str | None, url: str | None) -> str:
@@ -91,11 +103,76 @@ def origin_allowed(origin: str | None) -> str | None:
 
 def exposed_headers(view: Any, method: str, response: HttpResponse) -> list[str]:
     """What a script may read: decided by the endpoint kind for resource endpoints (on errors
-    too), else the common headers plus what the view asked for with `core.http.expose`."""
+    too), else the common headers plus what the view asked for with `core.http.expose`; the
+    request id always."""
     if view is not None and view.endpoint is not None:
-        return list(view.exposed_headers(method))
+        return [*view.exposed_headers(method), REQUEST_ID_HEADER]
     names = view.exposed_headers(method) if view is not None else ALWAYS_EXPOSED
-    return list(dict.fromkeys([*names, *getattr(response, "kinto_expose", ())]))
+    extra = getattr(response, "kinto_expose", ())
+    return list(dict.fromkeys([*names, *extra, REQUEST_ID_HEADER]))
+
+
+def request_id(request: HttpRequest) -> str:
+    """The request's id: the `X-Request-Id` sent by the client or a proxy when it is a sane
+    token, else a new UUID. Sub-requests of a batch have the batch's."""
+    existing = request.META.get(REQUEST_ID_ENVIRON)
+    if existing:
+        return existing
+    sent = request.META.get("HTTP_X_REQUEST_ID", "")
+    value = sent if SANE_REQUEST_ID.fullmatch(sent) else str(uuid.uuid4())
+    request.META[REQUEST_ID_ENVIRON] = value
+    return value
+
+
+def response_errno(response: HttpResponse) -> int | None:
+    """The errno of an error body (small JSON documents), None for anything else."""
+    if response.status_code < 400 or response.streaming:
+        return None
+    try:
+        body = jsonutil.loads_stored(response.content)
+    except ValueError:
+        return None
+    errno = body.get("errno") if isinstance(body, dict) else None
+    return errno if isinstance(errno, int) else None
+
+
+def caller_id(request: HttpRequest) -> str | None:
+    """The prefixed user id, if the request was authenticated while it was served (never
+    authenticates only to log it: an account check costs a password hash)."""
+    identities = getattr(request, "kinto_identities", None) or {}
+    identity = identities.get(request.META.get("HTTP_AUTHORIZATION", ""))
+    return identity.user_id if identity is not None else None
+
+
+def observe(
+    request: HttpRequest,
+    match: ResolverMatch,
+    response: HttpResponse,
+    seconds: float,
+    database: metrics.QueryTimer,
+    rid: str,
+) -> None:
+    """The request's metrics and summary log line."""
+    endpoint = match.url_name or "unnamed"
+    if metrics.metrics_enabled():
+        metrics.observe_request(
+            endpoint, request.method, response.status_code, seconds, database.seconds
+        )
+    log_request_summary(
+        {
+            "method": request.method,
+            "path": request.path,
+            "route": endpoint,
+            "status": response.status_code,
+            "errno": response_errno(response),
+            "duration_ms": round(seconds * 1000, 3),
+            "db_ms": round(database.seconds * 1000, 3),
+            "db_queries": database.queries,
+            "user_id": caller_id(request),
+            "request_id": rid,
+            "agent": request.META.get("HTTP_USER_AGENT"),
+        }
+    )
 
 
 def add_content_headers(response: HttpResponse) -> HttpResponse:
@@ -108,8 +185,9 @@ def add_content_headers(response: HttpResponse) -> HttpResponse:
 
 
 def add_subresponse_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Headers of a batch sub-response: exposed headers and content headers, no CORS origin,
-    Backoff or Alert (those belong to the batch response itself)."""
+    """Headers of a batch sub-response: exposed headers, content headers and the batch's
+    request id, no CORS origin, Backoff or Alert (those belong to the batch response)."""
+    response[REQUEST_ID_HEADER] = request_id(request)
     if response.status_code != 405:
         view = route_view(api_match(request))
         response["Access-Control-Expose-Headers"] = ", ".join(
@@ -128,6 +206,19 @@ class ProtocolMiddleware:
         match = api_match(request)
         if match is None:
             return self.get_response(request)
+        started = time.perf_counter()
+        rid = request_id(request)
+        token = current_request_id.set(rid)
+        try:
+            with metrics.database_time() as database:
+                response = self.respond(request, match)
+            response[REQUEST_ID_HEADER] = rid
+            observe(request, match, response, time.perf_counter() - started, database, rid)
+        finally:
+            current_request_id.reset(token)
+        return response
+
+    def respond(self, request: HttpRequest, match: ResolverMatch) -> HttpResponse:
         view = route_view(match)
         eos = end_of_service()
         preflight = False

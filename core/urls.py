@@ -14,7 +14,7 @@ from django.apps import apps
 from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RegexPattern
 
-from core import flush, views
+from core import flush, metrics, views
 from core.openapi import OpenAPIView
 from core.permissions_endpoint import PermissionsView
 
@@ -67,6 +67,9 @@ urlpatterns = [
     path("batch", views.BatchView.as_view(), name="batch"),
     path("permissions", PermissionsView.as_view(), name="permissions"),
     switched_route(r"^__flush__$", flush.FlushView.as_view(), flush.flush_enabled, "flush"),
+    switched_route(
+        r"^__metrics__$", metrics.MetricsView.as_view(), metrics.metrics_enabled, "metrics"
+    ),
     *app_patterns(),
     # `[\s\S]`, not `.`: an unknown path holding a newline still gets the JSON 404.
     re_path(r"^(?P<path>[\s\S]*)$", views.not_found, name="not-found"),

@@ -216,12 +216,33 @@ REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
 KINTO = {key: value for key, value in VALUES.items() if key not in config.PROJECT_VARIABLES}
 KINTO.setdefault("userid_hmac_secret", DEV_USERID_HMAC_SECRET)
 
+# `json`: every log line is one JSON object (log pipelines), the default in production;
+# `text`: plain messages, plus one timestamped `kinto.request.summary` line per API request.
+LOG_FORMAT = VALUES.get("log_format") or ("json" if PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"KINTO_LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_HANDLER = {"class": "logging.StreamHandler", "filters": ["request_id"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "core.logging.JSONFormatter"},
+        "text": {"format": "%(message)s"},
+        "text_summary": {"format": "%(asctime)s %(message)s"},
+    },
+    "handlers": {
+        "console": {**LOG_HANDLER, "formatter": LOG_FORMAT},
+        "summary": {
+            **LOG_HANDLER,
+            "formatter": "json" if LOG_FORMAT == "json" else "text_summary",
+        },
+    },
     "root": {"handlers": ["console"], "level": VALUES.get("log_level", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kinto.request.summary": {"handlers": ["summary"], "propagate": False},
+    },
 }
 
 if PRODUCTION:

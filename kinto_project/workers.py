@@ -1,4 +1,8 @@
-"""The gunicorn worker class of `bin/serve`: uvicorn, tuned for live fan-out."""
+"""The gunicorn worker class of `bin/serve` (uvicorn, tuned for live fan-out), and the server
+hooks: `bin/serve` loads this module as gunicorn's configuration (`-c python:…`)."""
+
+import os
+from typing import Any
 
 from uvicorn_worker import UvicornWorker
 
@@ -12,3 +16,12 @@ class Worker(UvicornWorker):
     """
 
     CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "ws_per_message_deflate": False}
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the arbiter: a worker ended. In prometheus_client's multi-process
+    mode its counters stay in the scrape; its live gauge values must go."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

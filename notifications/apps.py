@@ -18,6 +18,15 @@ class NotificationsConfig(AppConfig):
         resource_changed.connect(listeners.dispatch, dispatch_uid="kinto-notifications")
         listeners.register(listeners.Listener("live", broadcast))
         self.connect_durable_listeners()
+        self.register_metrics()
+
+    @staticmethod
+    def register_metrics() -> None:
+        """The outbox backlog gauge of `GET /__metrics__` (core knows nothing of outboxes)."""
+        from core.metrics import register_collector
+        from notifications.metrics import outbox_backlog
+
+        register_collector("outbox_backlog", outbox_backlog)
 
     @staticmethod
     def connect_durable_listeners() -> None:

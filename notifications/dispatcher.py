@@ -31,7 +31,7 @@ from typing import Any
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Min, Q, Subquery
 
-from core import jsonutil
+from core import jsonutil, metrics
 from core.conf import kinto_settings
 from notifications.conf import notification_settings
 from notifications.models import DispatcherLease, OutboxEntry
@@ -264,6 +264,7 @@ class Dispatcher:
         OutboxEntry.objects.filter(id__in=[entry.id for entry in entries]).update(
             delivered_at=as_datetime(self.clock())
         )
+        metrics.EVENTS_DELIVERED.labels(sink.name).inc()
         self.paused_until.pop(sink.name, None)
         return "delivered"
 
@@ -277,6 +278,7 @@ class Dispatcher:
             next_attempt_at=as_datetime(self.clock() + delay),
             last_error=str(failure)[:MAX_ERROR_LENGTH],
         )
+        metrics.EVENT_DELIVERY_FAILURES.labels(sink.name).inc()
         logger.warning(
             "Listener %r: delivery %d of event %s failed (%s); next try in %.0f s",
             sink.name,

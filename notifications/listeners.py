@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import metrics
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACTIONS = ("create", "update", "delete")
@@ -64,3 +66,6 @@ def dispatch(
             listener.notify(payload, impacted_objects)
         except Exception:  # noqa: BLE001 - committed already; one listener must not stop others
             logger.exception("Listener %r failed on a %s event", listener.name, payload["action"])
+            metrics.EVENT_DELIVERY_FAILURES.labels(listener.name).inc()
+        else:
+            metrics.EVENTS_DELIVERED.labels(listener.name).inc()
