@@ -569,7 +569,8 @@ def guarded_form(
             def update(ctx: ActionContext) -> None:
                 row = locked_row(type(obj), obj.pk)
                 if row is None:
-                    raise ValidationError("Deleted objects keep no permissions.")
+                    # Guardian's pages show the errors of fields only.
+                    raise ValidationError({"permissions": "Deleted objects keep no permissions."})
                 current = permissions.object_permissions(row)
                 acls, changed = {}, []
                 for name in row.acl_names:

@@ -1,0 +1,54 @@
+"""The admin sits beside the API without changing it: its own URL, login, static files."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from tests import factories
+
+
+def test_admin_needs_a_staff_login(db):
+    response = Client().get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    assert Client().get("/admin")["Location"] == "/admin/"
+
+
+def test_staff_sees_every_resource_type(staff):
+    page = staff.get("/admin/").content.decode()
+    for name in ("Buckets", "Collections", "Groups", "Records", "Accounts", "History entries"):
+        assert name in page
+    assert "Outbox entrys" in page or "Outbox entries" in page
+
+
+def test_admin_is_not_part_of_the_api(anonymous):
+    for path in ("/v1/admin", "/v1/admin/login"):
+        response = anonymous.get(path)
+        assert response.status == 404
+        assert response.json["errno"] == 111
+
+
+def test_api_responses_carry_no_session_cookie(staff, api):
+    """A browser logged into the admin still talks to the API as its credentials say."""
+    factories.bucket(api)
+    api.client = staff  # same cookies as the admin session
+    response = api.put("/buckets/shop/collections/orders")
+    assert response.status == 201  # no CSRF token needed for Basic auth writes
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert api.get("/", user=None).json.get("user") is None  # the session is not a login
+
+
+def test_static_files_are_served(db):
+    response = Client().get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"body" in b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("verbosity", [0])
+def test_collectstatic(tmp_path, settings, verbosity):
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", interactive=False, verbosity=verbosity)
+    assert (tmp_path / "admin" / "css" / "base.css").exists()
