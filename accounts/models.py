@@ -24,6 +24,8 @@ class Account(ResourceModel):
     id_length_setting = "max_account_id_length"
     # Lists go through public_data(): the stored hash must never reach a response.
     renders_in_sql = False
+    # Fields a write must send in `data` (spec/05; shown in `/__api__`).
+    required_data_fields = {"POST": ("id", "password"), "PUT": ("password",)}
 
     class Meta:
         constraints = [

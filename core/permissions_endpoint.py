@@ -447,6 +447,8 @@ class PermissionsView(ProtocolView):
 
     allowed_methods = ("GET", "HEAD")
     endpoint = "plural"
+    # Off unless enabled: answers 404 and is left out of `/__api__`.
+    route_enabled = staticmethod(endpoint_enabled)
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         if not endpoint_enabled():
