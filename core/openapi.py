@@ -349,10 +349,6 @@ def utility_operations(name: str, view: type[ProtocolView]) -> dict[str, dict]:
                 },
             }
         }
-    if name == "metrics":
-        text = {"text/plain": {"schema": {"type": "string"}}}
-        exposition = {"description": "Prometheus text exposition format", "content": text}
-        return {"get": operation("Prometheus metrics (unauthenticated)", {"200": exposition})}
     summaries = {
         "root": ("Server information, capabilities, current user", ref("Hello")),
         "lbheartbeat": ("Process is up", anything),
