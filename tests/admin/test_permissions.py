@@ -133,3 +133,17 @@ def test_deleting_a_bucket_counts_what_goes_with_it(staff, api, orders):
     assert staff.post(admin_url(Bucket, "delete", bucket.pk), {"post": "yes"}).status_code == 302
     assert api.get("/buckets/shop").status == 403
     assert Collection.objects.count() == 0
+
+
+def test_principal_groups_are_read_only_on_djangos_groups_page(staff, api, orders):
+    factories.group(api, "staff", members=["account:bob"])
+    principal = PrincipalGroup.objects.get(name="/buckets/shop/groups/staff")
+    site_group = PrincipalGroup.objects.create(name="operators")
+    url = f"/admin/auth/group/{principal.pk}/change/"
+    assert staff.get(url).context["has_change_permission"] is False
+    assert staff.post(url, {"name": "renamed"}).status_code == 403
+    assert (
+        staff.post(f"/admin/auth/group/{principal.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert PrincipalGroup.objects.filter(name="/buckets/shop/groups/staff").exists()
+    assert staff.get(f"/admin/auth/group/{site_group.pk}/change/").context["has_change_permission"]
