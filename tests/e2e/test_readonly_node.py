@@ -5,20 +5,29 @@ node (`readonly = true`) connects with `default_transaction_read_only = on`, whi
 every write as a hot standby does. It starts as `bin/serve` starts it (`migrate`,
 `createcachetable`), reports healthy, serves what clients read, keeps its password checks
 and failed-login counters off the database, and answers 405 to writes.
+
+Then the real thing: a PostgreSQL primary and its streaming replica (`pg_basebackup -R`),
+made for the test in a temporary directory, with a read-only node on the replica.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
 from kinto_http import Client, KintoException
 
-from tests.e2e.server import START_ATTEMPTS, ServerProcess, is_postgresql
+from tests.e2e.server import START_ATTEMPTS, ServerProcess, free_port, is_postgresql
 
 pytestmark = [
     pytest.mark.e2e,
@@ -64,23 +73,30 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def replica(primary: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
+def start_readonly_node(workdir: Path, storage_url: str) -> ServerProcess:
+    """A read-only node on `storage_url`, a database it must not create, drop or write."""
     node = ServerProcess(
-        tmp_path_factory.mktemp("replica"),
+        workdir,
         # One process: without a Redis cache_url, each keeps its own failed-login counters.
         workers=1,
         threads=2,
         settings={**SETTINGS, "readonly": "true", "event_dispatcher_in_server": "true"},
     )
-    node.database = None  # the primary's, created and dropped by the primary
-    node.storage_url = read_only(primary.storage_url)
+    node.database = None
+    node.storage_url = storage_url
     # bin/serve's start-up steps succeed against a database that refuses writes.
     node.manage("migrate", "--noinput")
     node.manage("createcachetable")
+    if not any(node.launch() for _ in range(START_ATTEMPTS)):
+        node.stop()
+        pytest.fail(f"The read-only node did not start:\n{node.log_tail()}")
+    return node
+
+
+@pytest.fixture(scope="module")
+def replica(primary: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
+    node = start_readonly_node(tmp_path_factory.mktemp("replica"), read_only(primary.storage_url))
     try:
-        if not any(node.launch() for _ in range(START_ATTEMPTS)):
-            pytest.fail(f"The read-only node did not start:\n{node.log_tail()}")
         yield node
     finally:
         node.stop()
@@ -171,3 +187,153 @@ def test_a_readonly_node_serves_reads_from_a_database_that_refuses_writes(primar
         ).status_code
         == 200
     )
+
+
+# --- a real streaming replica ----------------------------------------------------------------
+
+
+def postgresql_programs() -> tuple[Path, list[str]]:
+    """Where initdb, pg_ctl and pg_basebackup are, and the prefix that runs them as a user
+    PostgreSQL accepts (it refuses root); skips the test when either is missing."""
+    pg_config = shutil.which("pg_config")
+    bindir = Path(
+        subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+        if pg_config
+        else ""
+    )
+    if not all((bindir / name).exists() for name in ("initdb", "pg_ctl", "pg_basebackup")):
+        pytest.skip("a streaming replica needs initdb, pg_ctl and pg_basebackup (pg_config)")
+    if os.geteuid() != 0:
+        return bindir, []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("running as root, and no `postgres` user to run a cluster as")
+    if shutil.which("runuser") is None:
+        pytest.skip("running as root, and no runuser to run a cluster as `postgres`")
+    return bindir, ["runuser", "-u", "postgres", "--"]
+
+
+class StreamingReplica:
+    """A primary cluster and its hot standby, in a temporary directory, on local ports."""
+
+    def __init__(self) -> None:
+        self.bindir, self.prefix = postgresql_programs()
+        self.workdir = Path(tempfile.mkdtemp(prefix="kinto-replica-"))
+        if self.prefix:
+            shutil.chown(self.workdir, "postgres")
+        self.started: list[Path] = []
+        self.ports: dict[str, int] = {}
+
+    def run(self, program: str, *args: str) -> None:
+        command = [*self.prefix, str(self.bindir / program), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            self.stop()
+            pytest.skip(f"cannot set up a streaming replica: {program}: {result.stderr[-500:]}")
+
+    def start_cluster(self, name: str, *options: str) -> None:
+        port = self.ports[name] = free_port(range(55400, 55500))
+        data = self.workdir / name
+        settings = f"-p {port} -k {self.workdir} -c listen_addresses=127.0.0.1 {' '.join(options)}"
+        self.run("pg_ctl", "-D", str(data), "-o", settings, "-l", f"{data}.log", "-w", "start")
+        self.started.append(data)
+
+    def start(self) -> None:
+        self.run("initdb", "-D", str(self.workdir / "primary"), "-U", "postgres", "-A", "trust")
+        self.start_cluster("primary", "-c fsync=off")
+        self.run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.ports["primary"]),
+            "-U", "postgres", "-D", str(self.workdir / "standby"), "-R", "-X", "stream",
+        )  # fmt: skip
+        self.start_cluster("standby", "-c hot_standby_feedback=on")
+
+    def url(self, name: str, database: str = "kinto") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.ports[name]}/{database}"
+
+    def stop(self) -> None:
+        for data in reversed(self.started):
+            subprocess.run(
+                [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
+        self.started.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def streaming(tmp_path_factory: pytest.TempPathFactory):
+    """A primary node on a new cluster, and a read-only node on that cluster's hot standby."""
+    clusters = StreamingReplica()
+    try:
+        clusters.start()
+        primary = ServerProcess(
+            tmp_path_factory.mktemp("stream-primary"),
+            clusters.url("primary"),
+            workers=1,
+            threads=2,
+            settings=SETTINGS,
+            database_suffix="e2e_stream",
+        )
+        try:
+            primary.start()
+            assert primary.database is not None
+            node = start_readonly_node(
+                tmp_path_factory.mktemp("stream-replica"),
+                clusters.url("standby", primary.database.name),
+            )
+            try:
+                yield clusters, primary, node
+            finally:
+                node.stop()
+        finally:
+            primary.stop()
+    finally:
+        clusters.stop()
+
+
+def test_a_readonly_node_on_a_streaming_replica(streaming):
+    import psycopg2
+
+    clusters, primary, node = streaming
+    with psycopg2.connect(clusters.url("standby", "postgres")) as standby:
+        with standby.cursor() as cursor:
+            cursor.execute("SELECT pg_is_in_recovery()")
+            assert cursor.fetchone() == (True,)
+
+    signed_up = requests.put(
+        f"{primary.url}/accounts/ana", json={"data": {"password": ANA[1]}}, timeout=30
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    writer = Client(server_url=primary.url, auth=ANA, bucket="shop", collection="orders")
+    writer.create_bucket()
+    writer.create_collection()
+    for n in range(5):
+        writer.create_record(id=f"r{n}", data={"n": n})
+    written = writer.get_records(_since=0)
+
+    reader = Client(server_url=node.url, auth=ANA, bucket="shop", collection="orders")
+    deadline = time.monotonic() + 30
+    while True:  # replication is asynchronous: wait until the standby has replayed the writes
+        try:
+            if reader.get_records(_since=0) == written:
+                break
+        except KintoException:
+            pass
+        assert time.monotonic() < deadline, "the standby did not catch up within 30 s"
+        time.sleep(0.2)
+
+    heartbeat = requests.get(f"{node.url}/__heartbeat__", timeout=30)
+    assert (heartbeat.status_code, heartbeat.json()) == (
+        200,
+        {"storage": True, "permission": True, "cache": True},
+    )
+    assert reader.server_info()["user"]["id"] == "account:ana"
+    assert reader.get_record(id="r3")["data"]["n"] == 3
+    assert [r["id"] for r in reader.get_records(_sort="n", _fields="n")] == [
+        f"r{n}" for n in range(5)
+    ]
+    with pytest.raises(KintoException) as error:
+        reader.create_record(id="r9", data={})
+    assert error.value.response.status_code == 405
