@@ -18,8 +18,16 @@ JSON_TYPE = "application/json"
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 JSON_PATCH_TYPE = "application/json-patch+json"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
-# CORS: headers a browser script may read, on every response and per kind of endpoint.
-ALWAYS_EXPOSED = ("Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type")
+# CORS: headers a browser script may read, on every response and per kind of endpoint
+# (`X-Request-Id` is this server's addition: core.middleware sets it).
+ALWAYS_EXPOSED = (
+    "Backoff",
+    "Retry-After",
+    "Alert",
+    "Content-Length",
+    "Content-Type",
+    "X-Request-Id",
+)
 OBJECT_EXPOSED = ("Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma")
 LIST_EXPOSED = ("Next-Page", *OBJECT_EXPOSED)
 TOTALS_EXPOSED = ("Total-Objects", "Total-Records")

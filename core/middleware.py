@@ -103,13 +103,11 @@ def origin_allowed(origin: str | None) -> str | None:
 
 def exposed_headers(view: Any, method: str, response: HttpResponse) -> list[str]:
     """What a script may read: decided by the endpoint kind for resource endpoints (on errors
-    too), else the common headers plus what the view asked for with `core.http.expose`; the
-    request id always."""
+    too), else the common headers plus what the view asked for with `core.http.expose`."""
     if view is not None and view.endpoint is not None:
-        return [*view.exposed_headers(method), REQUEST_ID_HEADER]
+        return list(view.exposed_headers(method))
     names = view.exposed_headers(method) if view is not None else ALWAYS_EXPOSED
-    extra = getattr(response, "kinto_expose", ())
-    return list(dict.fromkeys([*names, *extra, REQUEST_ID_HEADER]))
+    return list(dict.fromkeys([*names, *getattr(response, "kinto_expose", ())]))
 
 
 def request_id(request: HttpRequest) -> str:

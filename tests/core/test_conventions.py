@@ -16,7 +16,7 @@ from core import views
 from tests import factories
 from tests.core.resource_kinds import KINDS, kind_fixture
 
-ALWAYS = {"Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type"}
+ALWAYS = {"Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type", "X-Request-Id"}
 OBJECT = ALWAYS | {"Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma"}
 LIST = OBJECT | {"Next-Page"}
 LIST_HEAD = LIST | {"Total-Objects", "Total-Records"}

@@ -138,7 +138,7 @@ def test_root_config_describes_the_ini_file(anonymous, settings, tmp_path):
 
 
 def test_root_capabilities_follow_auth_policies(anonymous, kinto_settings):
-    kinto_settings(auth_policies="")
+    kinto_settings(auth_policies="", metrics_enabled="false")
     assert anonymous.get("/").json["capabilities"] == {}
 
 
