@@ -22,6 +22,7 @@ current_request_id: ContextVar[str | None] = ContextVar("kinto_request_id", defa
 
 
 def iso_time(timestamp: float) -> str:
+    """UTC ISO 8601 with milliseconds: sortable, and unambiguous across hosts."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 

@@ -109,10 +109,12 @@ REGISTRY.register(SCRAPE_TIME_COLLECTOR)
 
 
 def metrics_enabled() -> bool:
+    """The `metrics_enabled` setting: the route, the capability and the counting itself."""
     return kinto_settings.get("metrics_enabled", True, as_bool)
 
 
 def multiprocess_directory() -> str | None:
+    """Where every worker writes its samples (set by `bin/serve`), None in one process."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
