@@ -32,6 +32,12 @@ def is_group_principal(principal: str) -> bool:
     return principal.startswith("system.") or principal.startswith("/")
 
 
+def is_user_principal(username: str) -> bool:
+    """Whether a user row stands for a Kinto user id (`<policy>:<id>`): Django's username
+    validators refuse `:`, so a site's own users never look like one."""
+    return ":" in username
+
+
 def username_field() -> str:
     return get_user_model().USERNAME_FIELD
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
@@ -92,3 +93,21 @@ def test_record_list_costs_the_same_for_many_records(staff, api, django_assert_m
     with django_assert_max_num_queries(12):
         page = staff.get("/admin/kinto_records/record/")
     assert len(page.context["cl"].result_list) == 30
+
+
+def test_principal_users_are_read_only_on_djangos_users_page(staff, api):
+    """Users standing for Kinto user ids change through the Kinto objects; site users do not."""
+    factories.bucket(api)  # makes the writer's principal user
+    User = get_user_model()
+    principal = User.objects.get(username__startswith="basicauth:")
+    site_user = User.objects.create_user("bob", password="pw")
+    change = "/admin/auth/user/{}/change/"
+    page = staff.get(change.format(principal.pk))
+    assert page.status_code == 200 and page.context["has_change_permission"] is False
+    refused = staff.post(change.format(principal.pk), {"username": "basicauth:other"})
+    assert refused.status_code == 403
+    assert (
+        staff.post(f"/admin/auth/user/{principal.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert User.objects.filter(pk=principal.pk, username=principal.username).exists()
+    assert staff.get(change.format(site_user.pk)).context["has_change_permission"] is True
