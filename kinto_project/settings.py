@@ -189,6 +189,7 @@ else:
 # Live push (notifications/): events cross server processes through Redis when
 # `redis_url` is set; otherwise the in-memory layer serves the clients of one process.
 REDIS_URL = VALUES.get("redis_url", "")
+REDIS_SOCKET_TIMEOUT = 15
 # A channel (one per server process) may hold this many undelivered events.
 CHANNEL_CAPACITY = 10000
 if REDIS_URL:
@@ -196,7 +197,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # A read timeout longer than the layer's blocking pops (5 s): redis-py 8
+                # defaults to 5 s, which failed every idle receive.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}],
                 "prefix": VALUES.get("redis_prefix", "kinto"),
                 "capacity": CHANNEL_CAPACITY,
             },

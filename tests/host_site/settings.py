@@ -99,7 +99,7 @@ if os.environ.get("KINTO_REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [os.environ["KINTO_REDIS_URL"]],
+                "hosts": [{"address": os.environ["KINTO_REDIS_URL"], "socket_timeout": 15}],
                 "prefix": os.environ["KINTO_REDIS_PREFIX"],
             },
         }
