@@ -68,6 +68,8 @@ class ResourceModel(models.Model):
     id_length_setting: ClassVar[str] = "max_id_length"
     # Lists are rendered to JSON by the database, unless a type transforms what it shows.
     renders_in_sql: ClassVar[bool] = True
+    # Whether a deletion leaves a tombstone (history entries are removed outright).
+    keeps_tombstones: ClassVar[bool] = True
 
     objects = ResourceQuerySet.as_manager()
 

@@ -104,6 +104,7 @@ class HistoryEntry(ResourceModel):
     # Entries keep no ACL rows (their readers are `read_principals`); the name is declared
     # so that engine-wide listings of ACL names (`/permissions`) stay well-formed.
     acl_names = ("read",)
+    keeps_tombstones = False
 
     objects = HistoryQuerySet.as_manager()
 

@@ -122,3 +122,19 @@ def test_ages(text, ms):
 def test_invalid_ages(text):
     with pytest.raises(ValueError):
         retention.parse_age(text)
+
+
+def test_types_without_tombstones_are_not_offered(db, monkeypatch):
+    """History entries are removed outright (purge_history trims them), never tombstoned."""
+    output = purge(monkeypatch, "--older-than", "1d")
+    assert {line.split(":")[0] for line in output.splitlines()[:-1]} == {
+        "account",
+        "bucket",
+        "collection",
+        "group",
+        "record",
+    }
+    with pytest.raises(CommandError, match="Unknown resource history"):
+        call_command(
+            "purge_deleted", "--older-than", "1d", "--resource", "history", stdout=io.StringIO()
+        )

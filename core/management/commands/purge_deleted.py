@@ -18,11 +18,11 @@ from core.models import ResourceModel
 
 
 def resource_models() -> dict[str, type[ResourceModel]]:
-    """Every installed concrete resource type, by resource name."""
+    """Every installed resource type that keeps tombstones, by resource name."""
     return {
         model.resource_name: model
         for model in apps.get_models()
-        if issubclass(model, ResourceModel) and not model._meta.abstract
+        if issubclass(model, ResourceModel) and model.keeps_tombstones
     }
 
 
