@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
@@ -53,33 +55,48 @@ def _failures_key(account_id: str) -> str:
     return f"kinto:account-failures:{_keyed('id', account_id)}"
 
 
+def _cached(operation: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    """A cache call that a cache outage (Redis down…) turns into `default`: logins keep
+    working while it lasts, each one hashing the password and none counted as a failure."""
+    try:
+        return operation(*args)
+    except Exception:  # noqa: BLE001 - whatever the cache backend raises when unreachable
+        logger.warning("Account cache unavailable (%s)", operation.__name__, exc_info=True)
+        return default
+
+
+def _count_failure(failures_key: str) -> None:
+    cache.add(failures_key, 0, 60)
+    try:
+        cache.incr(failures_key)
+    except ValueError:  # expired between the two calls
+        cache.set(failures_key, 1, 60)
+
+
 def verify(account_id: str, password: str, stored_hash: str) -> bool:
     """Check a password, trusting a recent successful check of the same one (cached)."""
     ttl = kinto_settings.get("account_cache_ttl_seconds", 30)
     proof = _keyed("verified", account_id, password, stored_hash)
     key = _cache_key(account_id)
-    if ttl and cache.get(key) == proof:
-        cache.touch(key, ttl)
+    if ttl and _cached(cache.get, key) == proof:
+        _cached(cache.touch, key, ttl)
         return True
     limit = kinto_settings.get("account_login_max_failures_per_minute", None, as_int_or_none)
     failures_key = _failures_key(account_id)
-    if limit and (cache.get(failures_key) or 0) >= limit:
+    if limit and (_cached(cache.get, failures_key) or 0) >= limit:
         logger.warning("Login refused for account %r: too many failures", account_id)
         return False
     if check_password(password, stored_hash):
         if ttl:
-            cache.set(key, proof, ttl)
+            _cached(cache.set, key, proof, ttl)
         return True
     logger.warning("Failed login for account %r", account_id)
     if limit:
-        cache.add(failures_key, 0, 60)
-        try:
-            cache.incr(failures_key)
-        except ValueError:
-            cache.set(failures_key, 1, 60)
+        _cached(_count_failure, failures_key)
     return False
 
 
 def forget(account_ids: list[str]) -> None:
-    """Drop cached verifications: a changed or deleted password stops working at once."""
-    cache.delete_many([_cache_key(account_id) for account_id in account_ids])
+    """Drop cached verifications at once (a changed password also changes the proof, so a
+    verification cached before cannot match it even when the cache could not be reached)."""
+    _cached(cache.delete_many, [_cache_key(account_id) for account_id in account_ids])

@@ -40,3 +40,26 @@ def test_logins_are_refused_after_too_many_failures(accounts):
 def test_failures_below_the_limit_do_not_lock_out(accounts):
     assert user_id(accounts, "eve", "wrong") is None
     assert user_id(accounts, "eve", "right") == "account:eve"
+
+
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Nothing listens on port 1: every cache call fails at once.
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+
+def test_logins_keep_working_while_the_cache_is_down(accounts, settings, caplog):
+    """With `cache_url` on a Redis that is down, accounts still log in (each check hashes the
+    password), wrong passwords are still refused, and password changes still apply."""
+    settings.CACHES = UNREACHABLE_REDIS
+    assert user_id(accounts, "ana", "right") == "account:ana"
+    assert user_id(accounts, "ana", "wrong") is None
+    changed = accounts.patch("/accounts/ana", {"data": {"password": "new"}}, user=("ana", "right"))
+    assert changed.status == 200, changed
+    assert user_id(accounts, "ana", "right") is None
+    assert user_id(accounts, "ana", "new") == "account:ana"
+    assert "Account cache unavailable" in caplog.text
