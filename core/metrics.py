@@ -118,16 +118,21 @@ def multiprocess_directory() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def exposition() -> bytes:
-    """The text exposition of every metric: of all worker processes in multi-process mode,
-    else of this process."""
+def exposed_registry() -> CollectorRegistry:
+    """What a scrape reports: every worker process's samples in multi-process mode, else
+    this process's."""
     directory = multiprocess_directory()
     if directory is None:
-        return generate_latest(REGISTRY)
+        return REGISTRY
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)
     registry.register(SCRAPE_TIME_COLLECTOR)
-    return generate_latest(registry)
+    return registry
+
+
+def exposition() -> bytes:
+    """The text exposition of every metric (see `exposed_registry`)."""
+    return generate_latest(exposed_registry())
 
 
 def observe_request(

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from kinto_http import Client
 
-from tests.e2e.server import ROOT, ServerProcess
+from tests.e2e.server import ROOT, ServerProcess, free_port
 from tests.notifications.receivers import Delivery, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -47,10 +48,10 @@ def hook_settings(receiver: WebhookReceiver, **extra: str) -> dict[str, str]:
     }
 
 
-def start_dispatcher(server: ServerProcess, log: Path) -> subprocess.Popen:
+def start_dispatcher(server: ServerProcess, log: Path, *options: str) -> subprocess.Popen:
     with open(log, "ab") as output:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "dispatch_events"],
+            [sys.executable, "manage.py", "dispatch_events", *options],
             cwd=ROOT,
             env=server.environ(),
             stdout=output,
@@ -173,3 +174,54 @@ def test_dispatcher_threads_in_server_workers_deliver_each_event_once(tmp_path, 
         check(deliveries)
     finally:
         server.stop()
+
+
+def sample(metrics: str, name: str) -> float:
+    """The value of one sample line (`name{labels}`) of a Prometheus exposition."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name} in:\n{metrics}")
+
+
+def test_a_dispatcher_service_serves_its_own_metrics(tmp_path, receiver):
+    receiver.start()
+    server = ServerProcess(
+        tmp_path, workers=1, settings=hook_settings(receiver), database_suffix="e2e_hookmetrics"
+    )
+    log = tmp_path / "dispatcher.log"
+    server.start()
+    port = free_port()  # once the server holds its own
+    dispatcher = start_dispatcher(server, log, "--metrics-port", str(port))
+    metrics_url = f"http://127.0.0.1:{port}/"
+    try:
+        client = Client(server_url=server.url, auth=AUTH, bucket="shop", collection="orders")
+        client.create_bucket(id="shop")
+        client.create_collection(id="orders")
+        for n in range(3):
+            client.create_record(id=f"r{n}", data={"n": n})
+        receiver.wait_for(5)
+        deadline = time.monotonic() + 10
+        while True:  # the metrics server starts with the dispatcher, not before
+            try:
+                metrics = requests.get(metrics_url, timeout=5).text
+                if sample(metrics, 'kinto_events_delivered_total{listener="hook"}') == 5:
+                    break
+            except (requests.ConnectionError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        assert sample(metrics, 'kinto_event_outbox_backlog{listener="hook"}') == 0
+
+        # The webhook goes down: failures are counted and the backlog shows the waiting event.
+        receiver.stop()
+        client.create_record(id="late", data={})
+        time.sleep(1.5)
+        metrics = requests.get(metrics_url, timeout=5).text
+        assert sample(metrics, 'kinto_event_delivery_failures_total{listener="hook"}') >= 1
+        assert sample(metrics, 'kinto_event_outbox_backlog{listener="hook"}') == 1
+    finally:
+        dispatcher.send_signal(signal.SIGTERM)
+        dispatcher.wait(timeout=15)
+        server.stop()
+        print(log.read_text(errors="replace")[-3000:])

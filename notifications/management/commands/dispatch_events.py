@@ -9,14 +9,36 @@ until then).
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from prometheus_client import start_http_server
+from prometheus_client.metrics_core import Metric
 
+from core.metrics import exposed_registry
 from notifications.dispatcher import Dispatcher, lease_holder
 from notifications.models import OutboxEntry
 from notifications.outbox import backlog
 from notifications.sinks import configuration
+
+
+class ClosingRegistry:
+    """The exposed metrics, closing the database connection a scrape opened (the outbox
+    backlog is read from the database, in the metrics server's own thread)."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from exposed_registry().collect()
+        finally:
+            connections.close_all()
+
+
+def serve_metrics(address: str, port: int) -> None:
+    """Prometheus' HTTP server in a daemon thread: a dispatcher running as a service of its
+    own is scraped on its own, as the web workers are at `/v1/__metrics__`."""
+    start_http_server(port, addr=address, registry=ClosingRegistry())
 
 
 class Command(BaseCommand):
@@ -32,6 +54,17 @@ class Command(BaseCommand):
         )
         action.add_argument(
             "--discard", metavar="LISTENER", help="Delete a listener's undelivered events."
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            help="Serve this process's Prometheus metrics (events delivered, failures, outbox "
+            "backlog) over HTTP on this port while it runs.",
+        )
+        parser.add_argument(
+            "--metrics-address",
+            default="127.0.0.1",
+            help="Address of the metrics server (default: 127.0.0.1).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,6 +92,11 @@ class Command(BaseCommand):
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: dispatcher.stop())
+        if options["metrics_port"] is not None:
+            serve_metrics(options["metrics_address"], options["metrics_port"])
+            self.stdout.write(
+                f"Metrics at http://{options['metrics_address']}:{options['metrics_port']}/"
+            )
         self.stdout.write(f"Dispatching events as {dispatcher.owner}")
         dispatcher.run_forever()
         self.stdout.write("Stopped")
