@@ -634,7 +634,11 @@ def recreate_database(url: str, drop_only: bool = False):
     with conn.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
-            cursor.execute(f'CREATE DATABASE "{name}"')
+            # As docs/production.md recommends: C collation (both servers run on it).
+            cursor.execute(
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
     conn.close()
 
 

@@ -88,8 +88,24 @@ ASCENDING = [
 ]
 
 
+@pytest.fixture(params=["typed keys", "bytewise collation"])
+def string_order(request: Any, monkeypatch: Any) -> None:
+    """PostgreSQL sorts with two keys per field, or with jsonb's own order where the database
+    compares text byte by byte (C collation; `core.sql.compares_bytewise`). The test database
+    is not C-collated: the second variant forces that path, and relies on its collation
+    ordering these strings by code point too (C.UTF-8 does)."""
+    from django.db import connection
+
+    from core import sql
+
+    if request.param == "bytewise collation":
+        if connection.vendor != "postgresql":
+            pytest.skip("a PostgreSQL collation")
+        monkeypatch.setattr(sql, "compares_bytewise", lambda connection: True)
+
+
 @pytest.fixture
-def sortable(resource: Resource) -> Resource:
+def sortable(resource: Resource, string_order: None) -> Resource:
     resource.objects = resource.fill(SORTABLE)
     return resource
 
@@ -140,7 +156,7 @@ MULTI_SORT_CASES = [
 ]
 
 
-def test_multi_field_sort(resource: Resource) -> None:
+def test_multi_field_sort(resource: Resource, string_order: None) -> None:
     resource.fill(
         {
             "A": {"status": "open", "qty": 1, "meta": {"rank": 2}},
