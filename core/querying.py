@@ -323,11 +323,25 @@ def parse_token(raw: str) -> dict[str, Any]:
     return decoded
 
 
+NONCE_PREFIX = "pagination-token-"
+
+
+def server_nonce(nonce: Any) -> bool:
+    """Whether a token's nonce has the shape `encode_token` gives (a junk one from a crafted
+    token is never looked up: cache keys stay plain text)."""
+    if not isinstance(nonce, str) or not nonce.startswith(NONCE_PREFIX):
+        return False
+    try:
+        return str(uuid.UUID(nonce[len(NONCE_PREFIX) :])) == nonce[len(NONCE_PREFIX) :]
+    except ValueError:
+        return False
+
+
 def encode_token(last_object: dict[str, Any], offset: int) -> str:
     payload = {
         "last_object": last_object,
         "offset": offset,
-        "nonce": f"pagination-token-{uuid.uuid4()}",
+        "nonce": f"{NONCE_PREFIX}{uuid.uuid4()}",
     }
     return base64.b64encode(jsonutil.dumps(payload)).decode("ascii")
 

@@ -589,7 +589,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         query = self.list_query()
         if query.token is not None:
             nonce = query.token.get("nonce", "")
-            if not cache.get(f"kinto:token:{nonce}"):
+            if not querying.server_nonce(nonce) or not cache.get(f"kinto:token:{nonce}"):
                 raise errors.invalid(
                     "querystring", None, "_token was already used or has expired."
                 )

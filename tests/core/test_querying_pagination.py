@@ -521,6 +521,26 @@ def test_delete_tokens_are_single_use(resource: Resource) -> None:
     assert resource.ids() == ["o0"]
 
 
+@pytest.mark.parametrize("nonce", ["n", "pagination-token-x", "\u000bt\u009f", "", 7])
+def test_delete_with_a_crafted_nonce_is_refused_without_a_cache_lookup(
+    resource: Resource, nonce: Any, monkeypatch: Any
+) -> None:
+    from django.core.cache import cache
+
+    resource.fill({"o0": {}})
+    looked_up: list[str] = []
+    monkeypatch.setattr(cache, "get", lambda key, *args: looked_up.append(key))
+    token = b64({"last_object": {"last_modified": 1, "id": "x"}, "offset": 0, "nonce": nonce})
+    response = resource.api.delete(f"{resource.path}?_token={token}")
+    assert response.status == 400
+    expected = (
+        "_token has invalid content" if nonce == 7 else "_token was already used or has expired."
+    )
+    assert response.json == invalid(None, expected)
+    assert not [key for key in looked_up if key.startswith("kinto:token:")]
+    assert resource.ids() == ["o0"]
+
+
 # --- HEAD counts -----------------------------------------------------------------------------
 
 
