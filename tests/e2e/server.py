@@ -53,6 +53,19 @@ def free_port(ports: range | None = None) -> int:
     raise RuntimeError(f"No free port in {ports.start}-{ports.stop - 1}")
 
 
+# The Redis of live tests across processes (database 11, keys prefixed per run).
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def redis_available() -> bool:
+    """Whether Redis listens on 127.0.0.1:6379 (tests that need it skip, saying so, if not)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def is_postgresql(url: str) -> bool:
     return urlsplit(url).scheme.split("+")[0] in {"postgres", "postgresql"}
 

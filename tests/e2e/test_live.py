@@ -27,22 +27,11 @@ import pytest
 import requests
 import websockets
 
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import REDIS_URL, ServerProcess, redis_available
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
 ALICE = ("alice", "secret")
 BOB = ("bob", "secret")
 TIMEOUT = 10
-
-
-def redis_available() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 pytestmark = [

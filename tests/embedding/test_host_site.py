@@ -20,8 +20,7 @@ import requests
 import websockets
 from kinto_http import Client, KintoException
 
-from tests.e2e.server import ServerProcess
-from tests.e2e.test_live import REDIS_URL, redis_available
+from tests.e2e.server import REDIS_URL, ServerProcess, redis_available
 
 pytestmark = pytest.mark.e2e
 
@@ -145,9 +144,7 @@ def test_site_users_are_principals_of_the_official_client(site, site_users):
     with pytest.raises(KintoException) as refused:
         carol.get_records(bucket=bucket, collection="notes")
     assert refused.value.response.status_code == 403
-    alice.patch_collection(
-        id="notes", bucket=bucket, permissions={"read": ["django:carol"]}
-    )
+    alice.patch_collection(id="notes", bucket=bucket, permissions={"read": ["django:carol"]})
     assert len(carol.get_records(bucket=bucket, collection="notes")) == 12
 
 

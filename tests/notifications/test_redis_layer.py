@@ -5,22 +5,15 @@ made every idle receive of the live hub fail and log an error)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.server import REDIS_URL, redis_available
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 pytestmark = [
@@ -51,7 +44,7 @@ def test_an_idle_receive_waits_instead_of_failing():
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
     env.update(
         DJANGO_SETTINGS_MODULE="kinto_project.settings",
-        KINTO_REDIS_URL="redis://127.0.0.1:6379/11",
+        KINTO_REDIS_URL=REDIS_URL,
         KINTO_REDIS_PREFIX=f"kinto-idle-{os.getpid()}",
         KINTO_STORAGE_URL="sqlite:///:memory:",
     )
