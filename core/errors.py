@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import HttpResponse
+from redis import exceptions as redis_errors
 
 from core import jsonutil
 from core.conf import kinto_settings
@@ -189,6 +190,10 @@ def as_kinto_error(exc: BaseException) -> KintoError:
     if isinstance(exc, DatabaseError):
         logger.exception("Database error")
         return internal_error()
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        # The Redis cache (`cache_url`) is down: the client may retry, as for the database.
+        logger.warning("Cache unavailable: %s", exc)
+        return service_unavailable()
     logger.exception("Unexpected error", exc_info=exc)
     return internal_error()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
+from tests.core.test_cache_outage import UNREACHABLE_REDIS
 
 
 @pytest.fixture
@@ -40,16 +41,6 @@ def test_logins_are_refused_after_too_many_failures(accounts):
 def test_failures_below_the_limit_do_not_lock_out(accounts):
     assert user_id(accounts, "eve", "wrong") is None
     assert user_id(accounts, "eve", "right") == "account:eve"
-
-
-UNREACHABLE_REDIS = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        # Nothing listens on port 1: every cache call fails at once.
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
-}
 
 
 def test_logins_keep_working_while_the_cache_is_down(accounts, settings, caplog):
