@@ -108,6 +108,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The admin's pages must not be framed by another site (clickjacking); API responses
+    # already say so with `Content-Security-Policy: frame-ancestors 'none'`.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "kinto_project.urls"

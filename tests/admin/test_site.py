@@ -111,3 +111,9 @@ def test_principal_users_are_read_only_on_djangos_users_page(staff, api):
     )
     assert User.objects.filter(pk=principal.pk, username=principal.username).exists()
     assert staff.get(change.format(site_user.pk)).context["has_change_permission"] is True
+
+
+def test_admin_pages_refuse_to_be_framed(staff):
+    """Clickjacking: another site cannot show the admin's forms inside a frame."""
+    assert staff.get("/admin/")["X-Frame-Options"] == "DENY"
+    assert Client().get("/admin/login/")["X-Frame-Options"] == "DENY"
