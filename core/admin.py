@@ -196,13 +196,7 @@ class ResourceForm(forms.ModelForm):
 
 def parent_choices(parent_model: type[ResourceModel]) -> models.QuerySet:
     """Live objects that can hold new children, with their own parents for their URIs."""
-    above = []
-    level: type[ResourceModel] = parent_model
-    path: list[str] = []
-    while level.parent_field:
-        path.append(level.parent_field)
-        above.append("__".join(path))
-        level = level._meta.get_field(level.parent_field).related_model
+    above = [lookup for _, lookup in chain.ancestor_lookups(parent_model)]
     ordering = [f"{name}__object_id" for name in reversed(above)]
     return parent_model.objects.alive().select_related(*above).order_by(*ordering, "object_id")
 
@@ -281,14 +275,10 @@ class TombstoneFilter(admin.SimpleListFilter):
 
 def ancestor_filters(model: type[ResourceModel]) -> list[type[admin.SimpleListFilter]]:
     """One list filter per level above `model` (bucket, then collection for records)."""
-    filters = []
-    path: list[str] = []
-    level = model
-    while level.parent_field:
-        path.append(level.parent_field)
-        level = level._meta.get_field(level.parent_field).related_model
-        filters.insert(0, parent_filter(level, "__".join(path)))
-    return filters
+    return [
+        parent_filter(ancestor, lookup)
+        for ancestor, lookup in reversed(chain.ancestor_lookups(model))
+    ]
 
 
 def parent_filter(parent_model: type[ResourceModel], lookup: str) -> type[admin.SimpleListFilter]:
@@ -319,12 +309,7 @@ def parent_filter(parent_model: type[ResourceModel], lookup: str) -> type[admin.
 
 
 def ancestor_lookup(model: type[ResourceModel], ancestor: type[ResourceModel]) -> str:
-    path: list[str] = []
-    level = model
-    while level is not ancestor:
-        path.append(level.parent_field)
-        level = level._meta.get_field(level.parent_field).related_model
-    return "__".join(path)
+    return dict(chain.ancestor_lookups(model))[ancestor]
 
 
 def descendants(
@@ -364,12 +349,8 @@ class ResourceListing:
         return [TombstoneFilter, *ancestor_filters(self.model)]
 
     def get_list_select_related(self, request: HttpRequest) -> tuple[str, ...]:
-        path: list[str] = []
-        level = self.model
-        while level.parent_field:
-            path.append(level.parent_field)
-            level = level._meta.get_field(level.parent_field).related_model
-        return ("__".join(path),) if path else ()
+        lookups = chain.ancestor_lookups(self.model)
+        return (lookups[-1][1],) if lookups else ()
 
     def get_search_results(
         self, request: HttpRequest, queryset: models.QuerySet, search_term: str

@@ -23,11 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
-from django.apps import apps
 from django.db import connection, models, transaction
 
 from core import errors, jsonutil
-from core.models import ListTimestamp, ResourceModel
+from core.models import ListTimestamp, ResourceModel, resource_types
 from permissions import service as permissions
 
 FORMAT = "kinto-backup"
@@ -150,9 +149,7 @@ class Kind:
 def installed_kinds() -> list[Kind]:
     """Every resource type that can be backed up, parents first, then by name."""
     found = []
-    for model in apps.get_models():
-        if not issubclass(model, ResourceModel):
-            continue
+    for model in resource_types():
         options = _registered.get(model.resource_name, KindOptions())
         columns = {f.name for f in model._meta.concrete_fields} - ENGINE_COLUMNS
         columns -= {model.parent_field} if model.parent_field else set()
@@ -354,9 +351,7 @@ def write_backup(
     installed = installed_kinds()
     kinds = [k for k in installed if not k.options.option or k.options.option in include]
     # Lists of types left out (opt-in, or not backed up at all) are left out too.
-    excluded = {
-        model.resource_name for model in apps.get_models() if issubclass(model, ResourceModel)
-    } - {kind.name for kind in kinds}
+    excluded = {model.resource_name for model in resource_types()} - {kind.name for kind in kinds}
     out = _Writer(stream)
     with snapshot() as db:
         if progress is not None and progress.stream is not None:

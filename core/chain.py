@@ -27,6 +27,19 @@ def parent_models(model: type[ResourceModel]) -> tuple[type[ResourceModel], ...]
     return tuple(chain)
 
 
+def ancestor_lookups(model: type[ResourceModel]) -> list[tuple[type[ResourceModel], str]]:
+    """Ancestor types from the nearest up, each with the ORM lookup that reaches it from
+    `model`, e.g. [(Collection, "collection"), (Bucket, "collection__bucket")] for records."""
+    lookups: list[tuple[type[ResourceModel], str]] = []
+    path: list[str] = []
+    current = model
+    while current.parent_field:
+        path.append(current.parent_field)
+        current = current._meta.get_field(current.parent_field).related_model
+        lookups.append((current, "__".join(path)))
+    return lookups
+
+
 @functools.lru_cache
 def _chain_sql(chain: tuple[type[ResourceModel], ...], target: type[ResourceModel] | None) -> str:
     """`SELECT` of every column of each live ancestor (inner joins, so a missing ancestor

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.apps import apps
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 
-from core import capabilities, timestamps
+from core import capabilities, chain, timestamps
 from core.conf import plugin_enabled
 from core.http import json_response
-from core.models import ListTimestamp, ResourceModel
+from core.models import ListTimestamp, ResourceModel, resource_types
 from core.signals import server_flushed
 from core.views import UtilityView
 from permissions import service as permissions
@@ -28,14 +27,9 @@ def resource_models() -> list[type[ResourceModel]]:
     """Every concrete resource type of the installed apps, children before their parents."""
 
     def depth(model: type[ResourceModel]) -> int:
-        level = 0
-        while model.parent_field:
-            model = model._meta.get_field(model.parent_field).related_model
-            level += 1
-        return level
+        return len(chain.parent_models(model))
 
-    found = [model for model in apps.get_models() if issubclass(model, ResourceModel)]
-    return sorted(found, key=depth, reverse=True)
+    return sorted(resource_types(), key=depth, reverse=True)
 
 
 def flush_everything() -> None:

@@ -162,6 +162,13 @@ class ResourceModel(models.Model):
         return {**self.data, "id": self.object_id, "last_modified": self.last_modified}
 
 
+def resource_types() -> list[type[ResourceModel]]:
+    """Every resource type of the installed apps (their concrete models)."""
+    from django.apps import apps
+
+    return [model for model in apps.get_models() if issubclass(model, ResourceModel)]
+
+
 class ListTimestamp(models.Model):
     """Highest timestamp ever assigned in a (parent, type) scope: the list's ETag.
 

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.apps import apps
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from core import capabilities, errors, jsonutil, querying, timestamps
+from core import capabilities, chain, errors, jsonutil, querying, timestamps
 from core.conf import as_bool, as_list, kinto_settings
 from core.http import (
     LIST_EXPOSED,
@@ -34,7 +33,7 @@ from core.http import (
     raw_json_response,
     timestamp_headers,
 )
-from core.models import ResourceModel
+from core.models import ResourceModel, resource_types
 from core.sql import ABSENT, DIALECTS, STRING, SqlAndParams, balanced_join, rank_of
 from permissions import service as permissions
 from permissions.auth import EVERYONE
@@ -110,16 +109,9 @@ def text_sql(expression: str) -> str:
     return expression
 
 
-def resource_models() -> list[type[ResourceModel]]:
-    return [model for model in apps.get_models() if issubclass(model, ResourceModel)]
-
-
 def ancestry(model: type[ResourceModel]) -> list[type[ResourceModel]]:
     """The model's type and those above it, from the root down (e.g. bucket, collection, record)."""
-    chain = [model]
-    while chain[0].parent_field:
-        chain.insert(0, chain[0]._meta.get_field(chain[0].parent_field).related_model)
-    return chain
+    return [*chain.parent_models(model), model]
 
 
 @dataclass
@@ -138,11 +130,11 @@ class Source:
 def source(model: type[ResourceModel], prefix: str) -> Source:
     """The model's table (alias `<prefix>0` is the object itself) joined up to the root."""
     qn = connection.ops.quote_name
-    chain = list(reversed(ancestry(model)))  # the object first, then its parents
-    aliases = [f"{prefix}{index}" for index in range(len(chain))]
+    levels = list(reversed(ancestry(model)))  # the object first, then its parents
+    aliases = [f"{prefix}{index}" for index in range(len(levels))]
     parent_joins = ""
-    for index in range(1, len(chain)):
-        child, parent = chain[index - 1], chain[index]
+    for index in range(1, len(levels)):
+        child, parent = levels[index - 1], levels[index]
         parent_fk = child._meta.get_field(child.parent_field).column
         parent_joins += (
             f" JOIN {qn(parent._meta.db_table)} {aliases[index]}"
@@ -150,15 +142,15 @@ def source(model: type[ResourceModel], prefix: str) -> Source:
         )
     object_ids = {
         level: f"{alias}.{qn(level._meta.get_field('object_id').column)}"
-        for level, alias in zip(chain, aliases, strict=True)
+        for level, alias in zip(levels, aliases, strict=True)
     }
     uri = " || ".join(
         f"{literal('/' + level.plural_name + '/')} || {object_ids[level]}"
-        for level in reversed(chain)
+        for level in reversed(levels)
     )
     alive = " AND ".join(
         f"NOT {alias}.{qn(level._meta.get_field('deleted').column)}"
-        for level, alias in zip(chain, aliases, strict=True)
+        for level, alias in zip(levels, aliases, strict=True)
     )
     return Source(
         resource_name=model.resource_name,
@@ -167,7 +159,7 @@ def source(model: type[ResourceModel], prefix: str) -> Source:
         alive=alive,
         pk=f"{aliases[0]}.{qn(model._meta.pk.column)}",
         uri=uri,
-        ids={f"{level.resource_name}_id": object_ids[level] for level in chain}
+        ids={f"{level.resource_name}_id": object_ids[level] for level in levels}
         | {"id": object_ids[model]},
     )
 
@@ -235,7 +227,7 @@ class Listing:
         self.postgres = connection.vendor == "postgresql"
         self.dialect = DIALECTS[connection.vendor]
         self.dialect.prepare(connection)
-        models = resource_models()
+        models = resource_types()
         self.id_columns = sorted({f"{model.resource_name}_id" for model in models})
         self.string_fields = ["uri", "resource_name", "id", *self.id_columns]
         self.sql, self.params = self.build(identity, models)

@@ -23,15 +23,8 @@ def package_info() -> dict[str, str | None]:
         meta = metadata.metadata(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return _checkout_info()
-    urls = dict(
-        (label.strip().lower(), url.strip())
-        for label, _, url in (entry.partition(",") for entry in meta.get_all("Project-URL") or [])
-    )
-    return {
-        "name": meta["Name"],
-        "version": meta["Version"],
-        "source": urls.get("source") or urls.get("homepage"),
-    }
+    urls = dict(entry.partition(",")[::2] for entry in meta.get_all("Project-URL") or [])
+    return {"name": meta["Name"], "version": meta["Version"], "source": _source(urls)}
 
 
 def _checkout_info() -> dict[str, str | None]:
@@ -39,12 +32,17 @@ def _checkout_info() -> dict[str, str | None]:
         project = tomllib.loads(PYPROJECT.read_text())["project"]
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return {"name": DISTRIBUTION, "version": "unknown", "source": None}
-    urls = {label.lower(): url for label, url in project.get("urls", {}).items()}
     return {
         "name": project.get("name", DISTRIBUTION),
         "version": project.get("version", "unknown"),
-        "source": urls.get("source") or urls.get("homepage"),
+        "source": _source(project.get("urls", {})),
     }
+
+
+def _source(urls: dict[str, str]) -> str | None:
+    """The repository address among a project's URLs (`Source`, else `Homepage`)."""
+    by_label = {label.strip().lower(): url.strip() for label, url in urls.items()}
+    return by_label.get("source") or by_label.get("homepage")
 
 
 def project_version() -> str:

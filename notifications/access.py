@@ -13,21 +13,15 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
-
 from core import chain
-from core.models import ResourceModel
+from core.models import ResourceModel, resource_types
 from permissions import service as permissions
 
 
 @functools.cache
 def models_by_name() -> dict[str, type[ResourceModel]]:
     """The stored resource types by resource name, as the engine knows them."""
-    return {
-        model.resource_name: model
-        for model in apps.get_models()
-        if issubclass(model, ResourceModel) and getattr(model, "resource_name", None)
-    }
+    return {model.resource_name: model for model in resource_types()}
 
 
 @dataclass(frozen=True)

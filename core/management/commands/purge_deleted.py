@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import CommandError
 from django.db.models import Q
 
 from core import retention
-from core.models import ResourceModel
+from core.models import ResourceModel, resource_types
 
 
 def resource_models() -> dict[str, type[ResourceModel]]:
     """Every installed resource type that keeps tombstones, by resource name."""
-    return {
-        model.resource_name: model
-        for model in apps.get_models()
-        if issubclass(model, ResourceModel) and model.keeps_tombstones
-    }
+    return {model.resource_name: model for model in resource_types() if model.keeps_tombstones}
 
 
 class Command(retention.PurgeCommand):
