@@ -29,11 +29,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         threads=4,
         settings={"paginate_by": str(PAGINATE_BY), "log_level": "WARNING"},
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

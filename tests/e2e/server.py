@@ -257,6 +257,19 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"The server did not answer ({last_error}):\n{self.log_tail()}")
 
+    def __enter__(self) -> ServerProcess:
+        """`with ServerProcess(...) as server:` starts it, and stops it (dropping its
+        database) when the block ends or the start fails."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Stop gunicorn and its workers, then drop the run's database."""
         self.stop_process()

@@ -113,11 +113,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         settings=SETTINGS,
         database_suffix="e2e_backup",
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_backup_flush_restore_gives_identical_responses(server, tmp_path):

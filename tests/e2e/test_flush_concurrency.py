@@ -50,11 +50,8 @@ def flushable_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     # A database of its own, next to the session server's.
     process.database = PostgresDatabase(os.environ["KINTO_STORAGE_URL"], suffix="e2e_flush")
     process.storage_url = process.database.url
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 def writer(url: str, auth: tuple[str, str], stop: threading.Event, seen: Counter) -> None:

@@ -35,11 +35,8 @@ def history_server(tmp_path_factory: pytest.TempPathFactory):
         settings={"history_enabled": "true", "log_level": "WARNING"},
         database_suffix="e2e_history_locks",
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 def test_batches_and_single_writes_in_one_bucket_never_deadlock(history_server):

@@ -66,11 +66,8 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         settings=SETTINGS,
         database_suffix="e2e_readonly",
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 def start_readonly_node(workdir: Path, storage_url: str) -> ServerProcess:

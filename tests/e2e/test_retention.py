@@ -57,11 +57,8 @@ def retention_server(tmp_path_factory: pytest.TempPathFactory):
         settings={"history_enabled": "true"},
         database_suffix="e2e_retention",
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 def manage(server: ServerProcess, *args: str, **kwargs) -> subprocess.Popen:

@@ -41,12 +41,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         application="tests.host_site.asgi:application",
         api_root=PREFIX,
     )
-    try:
-        process.start()
+    with process:
         process.manage("createcachetable", "site_cache")
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

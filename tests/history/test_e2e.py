@@ -35,11 +35,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         },
         database_suffix="e2e_history",
     )
-    try:
-        process.start()
+    with process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

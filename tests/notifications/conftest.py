@@ -22,6 +22,7 @@ from core import jsonutil
 from notifications import hub as hub_module
 from notifications.runtime import close_database_connections, close_pool_connections
 from tests.conftest import PASSWORD, Api
+from tests.notifications.receivers import WebhookReceiver
 
 TIMEOUT = 5
 
@@ -114,6 +115,14 @@ def no_table_locks(sender: Any, connection: Any, **kwargs: Any) -> None:
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+@pytest.fixture
+def receiver() -> Any:
+    """A local webhook receiver, listening (tests/notifications/receivers.py)."""
+    hook = WebhookReceiver().start()
+    yield hook
+    hook.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from notifications.dispatcher import Dispatcher, retry_delay
 from notifications.models import OutboxEntry
 from notifications.outbox import backlog
 from tests import factories
-from tests.notifications.receivers import WebhookReceiver
 
 RECORDS = factories.RECORDS
 SECRET = "hook-secret"
@@ -38,13 +37,6 @@ def api(db):
     from tests.conftest import Api
 
     return Api(Client(), user="alice")
-
-
-@pytest.fixture
-def receiver():
-    hook = WebhookReceiver().start()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture

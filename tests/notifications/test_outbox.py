@@ -15,7 +15,6 @@ from notifications.models import OutboxEntry
 from notifications.outbox import backlog
 from notifications.sinks import configuration
 from tests import factories
-from tests.notifications.receivers import WebhookReceiver
 
 RECORDS = factories.RECORDS
 SECRET = "hook-secret"
@@ -29,13 +28,6 @@ def api(db):
     from tests.conftest import Api
 
     return Api(Client(), user="alice")
-
-
-@pytest.fixture
-def receiver():
-    hook = WebhookReceiver().start()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture
