@@ -26,6 +26,12 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
+def summary_enabled() -> bool:
+    """Whether summaries are logged at all (`log_level` above INFO turns them off): the
+    middleware then skips gathering their fields."""
+    return summary_logger.isEnabledFor(logging.INFO)
+
+
 def log_request_summary(fields: dict[str, Any]) -> None:
     """The summary of one request: a readable message, the fields for the JSON formatter."""
     summary_logger.info(

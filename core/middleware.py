@@ -25,7 +25,7 @@ from django.urls import Resolver404, ResolverMatch, resolve
 from core import errors, jsonutil, metrics
 from core.conf import kinto_settings
 from core.http import ALWAYS_EXPOSED, json_response
-from core.logging import current_request_id, log_request_summary
+from core.logging import current_request_id, log_request_summary, summary_enabled
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; ",
@@ -156,6 +156,8 @@ def observe(
         metrics.observe_request(
             endpoint, request.method, response.status_code, seconds, database.seconds
         )
+    if not summary_enabled():
+        return
     log_request_summary(
         {
             "method": request.method,
