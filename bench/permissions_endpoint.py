@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of `GET /v1/permissions` on a large ACL data set (issue 3).
 
-Seeds a fresh PostgreSQL database directly through `core.actions` (no HTTP: every object,
+Seeds a fresh PostgreSQL database directly through `kinto_django.core.actions` (no HTTP: every object,
 ACL and group membership is written by the same functions the API uses), then times the
 endpoint, in process through Django's full request stack, for one user who belongs to many
 groups and holds many ACL entries:
@@ -118,11 +118,11 @@ def seed(args: argparse.Namespace, rng: random.Random) -> dict[str, int]:
     from django.apps import apps
     from django.db import transaction
 
-    from core import actions
-    from core.context import ActionContext
-    from core.models import ResourceModel
-    from permissions.auth import basicauth_identifier
-    from permissions.service import identity_for_user_id
+    from kinto_django.core import actions
+    from kinto_django.core.context import ActionContext
+    from kinto_django.core.models import ResourceModel
+    from kinto_django.permissions.auth import basicauth_identifier
+    from kinto_django.permissions.service import identity_for_user_id
 
     def scaled(value: int) -> int:
         return max(1, round(value * args.scale))
@@ -238,7 +238,7 @@ def measure(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test import Client
 
-    from permissions import service
+    from kinto_django.permissions import service
 
     client = Client()
     with connection.cursor() as cursor:

@@ -89,19 +89,19 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "guardian",
-    "core",
-    "permissions",
-    "buckets",
-    "records",
-    "accounts",
-    "history",
-    "notifications",
+    "kinto_django.core",
+    "kinto_django.permissions",
+    "kinto_django.buckets",
+    "kinto_django.records",
+    "kinto_django.accounts",
+    "kinto_django.history",
+    "kinto_django.notifications",
 ]
 
 MIDDLEWARE = [
     # The admin's static files (answers /static/ only, before anything else runs).
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "core.middleware.ProtocolMiddleware",
+    "kinto_django.core.middleware.ProtocolMiddleware",
     # For the admin. API requests never read the session (unless the `django` policy is on),
     # so their responses are unchanged. No CsrfViewMiddleware: the admin's views protect
     # themselves, and the API's Basic-auth writes must not need a token.
@@ -150,7 +150,7 @@ GUARDIAN_MONKEY_PATCH_USER = False
 
 # Account passwords: Argon2 (argon2-cffi), PBKDF2 kept to verify older hashes.
 PASSWORD_HASHERS = [
-    "accounts.passwords.Argon2Hasher",
+    "kinto_django.accounts.passwords.Argon2Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
@@ -231,9 +231,9 @@ LOG_HANDLER = {"class": "logging.StreamHandler", "filters": ["request_id"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "kinto_django.core.logging.RequestIdFilter"}},
     "formatters": {
-        "json": {"()": "core.logging.JSONFormatter"},
+        "json": {"()": "kinto_django.core.logging.JSONFormatter"},
         "text": {"format": "%(message)s"},
         "text_summary": {"format": "%(asctime)s %(message)s"},
     },

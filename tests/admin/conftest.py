@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from core.models import ResourceModel
+from kinto_django.core.models import ResourceModel
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from accounts.models import Account
+from kinto_django.accounts.models import Account
 from tests.admin.conftest import admin_url, form_errors
 
 

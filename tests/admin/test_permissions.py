@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as PrincipalGroup
 
-from buckets.models import Bucket, Collection
-from permissions.service import object_permissions
+from kinto_django.buckets.models import Bucket, Collection
+from kinto_django.permissions.service import object_permissions
 from tests import factories
 from tests.admin.conftest import admin_url, form_errors
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from history.models import HistoryEntry
-from notifications.models import OutboxEntry
+from kinto_django.history.models import HistoryEntry
+from kinto_django.notifications.models import OutboxEntry
 from tests import factories
 from tests.admin.conftest import admin_url
 

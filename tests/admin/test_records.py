@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from core.signals import resource_changed
-from permissions.service import object_permissions
-from records.models import Record
+from kinto_django.core.signals import resource_changed
+from kinto_django.permissions.service import object_permissions
+from kinto_django.records.models import Record
 from tests import factories
 from tests.admin.conftest import admin_url, form_errors
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from buckets.models import Bucket, Collection, Group
-from records.models import Record
+from kinto_django.buckets.models import Bucket, Collection, Group
+from kinto_django.records.models import Record
 from tests import factories
 from tests.admin.conftest import admin_url, form_errors
 

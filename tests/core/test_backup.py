@@ -19,8 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import backup, restore, signals
-from core.flush import flush_everything
+from kinto_django.core import backup, restore, signals
+from kinto_django.core.flush import flush_everything
 from tests.conftest import Api
 
 ADMIN = ("admin", "admin-pw")
@@ -840,7 +840,7 @@ def test_a_registered_type_with_its_own_columns_round_trips(
     server, kinto_settings, tmp_path, monkeypatch
 ):
     """The history app's registration (`--history`, its `read_principals` column)."""
-    pytest.importorskip("history.models")
+    pytest.importorskip("kinto_django.history.models")
     kinto_settings(history_enabled=True)
     build_dataset(api_request(server))
     assert server.patch(f"{ORDERS}/records/shared", {"data": {"qty": 2}}, user=ANA).status == 200

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.db import IntegrityError
 
-from core import actions
-from core.signals import resource_changed
+from kinto_django.core import actions
+from kinto_django.core.signals import resource_changed
 from tests import factories
 from tests.conftest import basic
 

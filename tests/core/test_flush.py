@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from core.signals import server_flushed
+from kinto_django.core.signals import server_flushed
 from tests import factories
 from tests.conftest import Api
 from tests.core.test_settings import PRODUCTION, import_settings

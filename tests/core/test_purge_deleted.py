@@ -8,7 +8,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from core import retention, timestamps
+from kinto_django.core import retention, timestamps
 from tests import factories
 
 DAY_MS = 86_400_000

@@ -1,4 +1,4 @@
-"""Unit tests of the pure parsing in `core.querying`: values, operators, sorts, tokens, fields."""
+"""Unit tests of the pure parsing in `kinto_django.core.querying`: values, operators, sorts, tokens, fields."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import querying
-from core.errors import KintoError
-from core.querying import Filter, Sort
+from kinto_django.core import querying
+from kinto_django.core.errors import KintoError
+from kinto_django.core.querying import Filter, Sort
 
 JSON_SCALARS = st.one_of(
     st.none(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.timestamps import now_ms
+from kinto_django.core.timestamps import now_ms
 from tests.core import resource_kinds
 from tests.core.resource_kinds import KINDS, Kind
 

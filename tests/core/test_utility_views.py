@@ -14,7 +14,7 @@ from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 from django.utils.connection import ConnectionProxy
 
-from core import views
+from kinto_django.core import views
 
 # --- GET / ---------------------------------------------------------------------------------
 

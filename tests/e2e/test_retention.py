@@ -23,8 +23,8 @@ AUTH = ("alice", "secret")
 # Run in the server's environment (`manage.py shell`): old tombstones and history entries
 # written in bulk, far below every real timestamp (they stand for changes made long ago).
 SEED = """
-from records.models import Record
-from buckets.models import Collection
+from kinto_django.records.models import Record
+from kinto_django.buckets.models import Collection
 collection = Collection.objects.get(object_id="c", bucket__object_id="b")
 for start in range(1, {count} + 1, 10_000):
     Record.objects.bulk_create(
@@ -34,8 +34,8 @@ for start in range(1, {count} + 1, 10_000):
 """
 SEED_HISTORY = """
 import json
-from buckets.models import Bucket
-from history.models import HistoryEntry
+from kinto_django.buckets.models import Bucket
+from kinto_django.history.models import HistoryEntry
 bucket = Bucket.objects.get(object_id="h")
 entry = json.dumps({{"action": "update", "resource_name": "bucket", "uri": "/buckets/h",
                     "bucket_id": "h", "user_id": None, "date": "2001-01-01T00:00:00+00:00",

@@ -14,7 +14,7 @@ ENTRY_QUERIES = 4
 
 def record_write_extra() -> int:
     """The entry's queries, and on PostgreSQL the lock of the bucket's history scope, taken
-    before the write's own list (`core.timestamps.write_scopes`); a batch takes it once."""
+    before the write's own list (`kinto_django.core.timestamps.write_scopes`); a batch takes it once."""
     return ENTRY_QUERIES + (connection.vendor == "postgresql")
 
 

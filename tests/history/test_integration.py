@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from history import checks
+from kinto_django.history import checks
 from kinto_project import config
 from tests import factories
 from tests.history.conftest import entries

@@ -8,8 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from core import timestamps
-from history.models import HistoryEntry
+from kinto_django.core import timestamps
+from kinto_django.history.models import HistoryEntry
 from tests import factories
 from tests.history.conftest import entries, summary
 

@@ -39,13 +39,13 @@ INSTALLED_APPS = [
     # storage apps
     "rest_framework",
     "guardian",
-    "core",
-    "permissions",
-    "buckets",
-    "records",
-    "accounts",
-    "history",
-    "notifications",
+    "kinto_django.core",
+    "kinto_django.permissions",
+    "kinto_django.buckets",
+    "kinto_django.records",
+    "kinto_django.accounts",
+    "kinto_django.history",
+    "kinto_django.notifications",
 ]
 
 MIDDLEWARE = [
@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # storage apps: protocol headers and JSON errors, on the API's URLs only
-    "core.middleware.ProtocolMiddleware",
+    "kinto_django.core.middleware.ProtocolMiddleware",
 ]
 
 ROOT_URLCONF = "tests.host_site.urls"

@@ -18,9 +18,9 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db.backends.signals import connection_created
 
-from core import jsonutil
-from notifications import hub as hub_module
-from notifications.runtime import close_database_connections, close_pool_connections
+from kinto_django.core import jsonutil
+from kinto_django.notifications import hub as hub_module
+from kinto_django.notifications.runtime import close_database_connections, close_pool_connections
 from tests.conftest import PASSWORD, Api
 from tests.notifications.receivers import WebhookReceiver
 

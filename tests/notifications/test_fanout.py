@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from notifications import access, hub
+from kinto_django.notifications import access, hub
 from tests import factories
 
 RECORDS = factories.RECORDS
@@ -62,7 +62,7 @@ def test_readers_of_many_objects_in_three_queries(api, django_assert_num_queries
     warm_up_permission_ids(api)
     with django_assert_num_queries(3):
         readers = access.readers_of(payload, impacted)
-    from permissions.service import identity_for_user_id
+    from kinto_django.permissions.service import identity_for_user_id
 
     alice = identity_for_user_id(api.get("/").json["user"]["id"])
     bob_identity = identity_for_user_id(bob)
@@ -78,7 +78,7 @@ def test_a_client_too_slow_to_read_is_dropped_not_buffered(kinto_settings):
         def on_overflow(self):
             dropped.append(True)
 
-    from permissions.auth import ANONYMOUS
+    from kinto_django.permissions.auth import ANONYMOUS
 
     connection = Connection(ANONYMOUS)
     for n in range(5):

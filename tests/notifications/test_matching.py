@@ -6,15 +6,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core.querying import parse_filter
-from notifications.groups import (
+from kinto_django.core.querying import parse_filter
+from kinto_django.notifications.groups import (
     BUCKETS,
     MEMBERSHIP,
     bucket_group,
     collection_group,
     groups_of_event,
 )
-from notifications.matching import matches
+from kinto_django.notifications.matching import matches
 from tests import factories
 
 RECORDS = factories.RECORDS

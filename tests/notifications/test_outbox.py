@@ -8,12 +8,12 @@ from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core import errors
-from core.signals import resource_changed, resource_written
-from notifications.dispatcher import Dispatcher
-from notifications.models import OutboxEntry
-from notifications.outbox import backlog
-from notifications.sinks import configuration
+from kinto_django.core import errors
+from kinto_django.core.signals import resource_changed, resource_written
+from kinto_django.notifications.dispatcher import Dispatcher
+from kinto_django.notifications.models import OutboxEntry
+from kinto_django.notifications.outbox import backlog
+from kinto_django.notifications.sinks import configuration
 from tests import factories
 
 RECORDS = factories.RECORDS

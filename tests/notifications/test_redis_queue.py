@@ -9,9 +9,9 @@ import uuid
 import pytest
 import redis
 
-from core import jsonutil
-from notifications.dispatcher import Dispatcher
-from notifications.models import OutboxEntry
+from kinto_django.core import jsonutil
+from kinto_django.notifications.dispatcher import Dispatcher
+from kinto_django.notifications.models import OutboxEntry
 from tests import factories
 from tests.notifications.receivers import TcpProxy
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client as DjangoClient
 
-from notifications import subscriptions
+from kinto_django.notifications import subscriptions
 from tests import factories
 from tests.conftest import Api
 

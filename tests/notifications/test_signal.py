@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from core import errors
-from core.signals import resource_changed, resource_written
+from kinto_django.core import errors
+from kinto_django.core.signals import resource_changed, resource_written
 from tests import factories
 
 RECORDS = factories.RECORDS

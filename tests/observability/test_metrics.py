@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from notifications import listeners
-from notifications.dispatcher import Dispatcher
+from kinto_django.notifications import listeners
+from kinto_django.notifications.dispatcher import Dispatcher
 from tests import factories
 from tests.notifications.receivers import WebhookReceiver
 
@@ -211,7 +211,7 @@ def test_in_process_listeners_deliveries_and_failures(
 WORKER = """
 import django
 django.setup()
-from core import metrics
+from kinto_django.core import metrics
 metrics.observe_request("record-object", "GET", 200, 0.02, 0.001)
 metrics.EVENTS_DELIVERED.labels("hook").inc()
 """

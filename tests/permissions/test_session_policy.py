@@ -6,8 +6,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
 
-from core.errors import KintoError
-from permissions.auth import DjangoSessionPolicy, authenticate
+from kinto_django.core.errors import KintoError
+from kinto_django.permissions.auth import DjangoSessionPolicy, authenticate
 
 
 @pytest.fixture

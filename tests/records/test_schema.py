@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from core import schemas
+from kinto_django.core import schemas
 from tests import factories
 
 BUCKET = factories.BUCKET

@@ -1,0 +1,102 @@
+"""Account passwords: slow hashes at rest, a short-lived verification cache, and the opaque
+value shown in place of the hash.
+
+Hashing uses Django's password hashers (Argon2 first in this project's settings), so a host
+site's own `PASSWORD_HASHERS` apply when the app is embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
+from django.core.cache import cache
+
+from kinto_django.core.conf import as_int_or_none, kinto_settings
+
+logger = logging.getLogger(__name__)
+
+
+class Argon2Hasher(Argon2PasswordHasher):
+    """Argon2id with OWASP's recommended cost (19 MiB, 2 passes): slow to brute force without
+    Django's default 100 MiB per concurrent login."""
+
+    algorithm = "argon2"
+    time_cost = 2
+    memory_cost = 19456
+    parallelism = 1
+
+
+def hash_password(password: str) -> str:
+    return make_password(password)
+
+
+def _keyed(*parts: str) -> str:
+    key = (kinto_settings.userid_hmac_secret or settings.SECRET_KEY).encode()
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def public_digest(stored_hash: str) -> str:
+    """What responses show as `password`: changes exactly when the password changes, but
+    cannot be attacked offline without the server's secret."""
+    return _keyed("password", stored_hash)
+
+
+def _cache_key(account_id: str) -> str:
+    return f"kinto:account:{_keyed('id', account_id)}"
+
+
+def _failures_key(account_id: str) -> str:
+    return f"kinto:account-failures:{_keyed('id', account_id)}"
+
+
+def _cached(operation: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    """A cache call that a cache outage (Redis down…) turns into `default`: logins keep
+    working while it lasts, each one hashing the password and none counted as a failure."""
+    try:
+        return operation(*args)
+    except Exception:  # noqa: BLE001 - whatever the cache backend raises when unreachable
+        logger.warning("Account cache unavailable (%s)", operation.__name__, exc_info=True)
+        return default
+
+
+def _count_failure(failures_key: str) -> None:
+    cache.add(failures_key, 0, 60)
+    try:
+        cache.incr(failures_key)
+    except ValueError:  # expired between the two calls
+        cache.set(failures_key, 1, 60)
+
+
+def verify(account_id: str, password: str, stored_hash: str) -> bool:
+    """Check a password, trusting a recent successful check of the same one (cached)."""
+    ttl = kinto_settings.get("account_cache_ttl_seconds", 30)
+    proof = _keyed("verified", account_id, password, stored_hash)
+    key = _cache_key(account_id)
+    if ttl and _cached(cache.get, key) == proof:
+        _cached(cache.touch, key, ttl)
+        return True
+    limit = kinto_settings.get("account_login_max_failures_per_minute", None, as_int_or_none)
+    failures_key = _failures_key(account_id)
+    if limit and (_cached(cache.get, failures_key) or 0) >= limit:
+        logger.warning("Login refused for account %r: too many failures", account_id)
+        return False
+    if check_password(password, stored_hash):
+        if ttl:
+            _cached(cache.set, key, proof, ttl)
+        return True
+    logger.warning("Failed login for account %r", account_id)
+    if limit:
+        _cached(_count_failure, failures_key)
+    return False
+
+
+def forget(account_ids: list[str]) -> None:
+    """Drop cached verifications at once (a changed password also changes the proof, so a
+    verification cached before cannot match it even when the cache could not be reached)."""
+    _cached(cache.delete_many, [_cache_key(account_id) for account_id in account_ids])

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The resource engine shared by every resource type (no concrete resource model)."""
+
+    name = "kinto_django.core"
+    label = "kinto_core"
+    verbose_name = "Kinto engine"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Imported for their side effects: system checks, flush, metrics and permissions
+        # capabilities.
+        from kinto_django.core import checks, flush, metrics, permissions_endpoint  # noqa: F401

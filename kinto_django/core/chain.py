@@ -1,0 +1,125 @@
+"""An object's parents, and the object itself when wanted, read with one hand-written query.
+
+Every request on a nested path needs its ancestors (for permission checks and 404s), and a
+read of one object needs the object too. With the ORM this was two queries whose building
+(`select_related`, filters) cost more than running them; here it is one query whose SQL is
+built once per model chain.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from django.db import connection, models
+
+if TYPE_CHECKING:
+    from kinto_django.core.models import ResourceModel
+
+
+def parent_models(model: type[ResourceModel]) -> tuple[type[ResourceModel], ...]:
+    """Ancestor types from the root down, e.g. (Bucket, Collection) for records."""
+    chain: list[type[ResourceModel]] = []
+    current = model
+    while current.parent_field:
+        current = current._meta.get_field(current.parent_field).related_model
+        chain.insert(0, current)
+    return tuple(chain)
+
+
+def ancestor_lookups(model: type[ResourceModel]) -> list[tuple[type[ResourceModel], str]]:
+    """Ancestor types from the nearest up, each with the ORM lookup that reaches it from
+    `model`, e.g. [(Collection, "collection"), (Bucket, "collection__bucket")] for records."""
+    lookups: list[tuple[type[ResourceModel], str]] = []
+    path: list[str] = []
+    current = model
+    while current.parent_field:
+        path.append(current.parent_field)
+        current = current._meta.get_field(current.parent_field).related_model
+        lookups.append((current, "__".join(path)))
+    return lookups
+
+
+@functools.lru_cache
+def _chain_sql(chain: tuple[type[ResourceModel], ...], target: type[ResourceModel] | None) -> str:
+    """`SELECT` of every column of each live ancestor (inner joins, so a missing ancestor
+    gives no row) and of the target row, alive or tombstone (outer join: NULLs when absent).
+
+    Parameters, in order: each ancestor's id then `False` (deleted), root first; then the
+    target's id.
+    """
+    levels = [*chain, target] if target is not None else list(chain)
+    quote = connection.ops.quote_name
+    columns: list[str] = []
+    joins: list[str] = []
+    for index, model in enumerate(levels):
+        alias = f"t{index}"
+        table = quote(model._meta.db_table)
+        columns += [f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields]
+        if index == 0:
+            joins.append(f"FROM {table} {alias}")
+            condition = ""
+        else:
+            parent_column = quote(model._meta.get_field(model.parent_field).column)
+            condition = f" AND {alias}.{parent_column} = t{index - 1}.{quote('row_id')}"
+        is_target = target is not None and index == len(levels) - 1
+        own = f"{alias}.{quote('object_id')} = %s"
+        if not is_target:
+            own += f" AND {alias}.{quote('deleted')} = %s"
+        if index == 0:
+            where = own
+        else:
+            kind = "LEFT JOIN" if is_target else "JOIN"
+            joins.append(f"{kind} {table} {alias} ON {own}{condition}")
+    # The root's condition is written last (WHERE) but is its level's parameter: the caller
+    # passes parameters level by level, so the root's move to the end.
+    return f"SELECT {', '.join(columns)} {' '.join(joins)} WHERE {where}"
+
+
+def _instance(model: type[ResourceModel], values: tuple) -> ResourceModel | None:
+    """A model instance from its columns as the query returned them (None: outer-join miss)."""
+    if values[0] is None:
+        return None
+    converted = []
+    for field, value in zip(model._meta.concrete_fields, values, strict=True):
+        if isinstance(field, models.JSONField):
+            value = field.from_db_value(value, None, connection)
+        elif isinstance(field, models.BooleanField):
+            value = bool(value)
+        converted.append(value)
+    return model.from_db(connection.alias, None, converted)
+
+
+def load(
+    chain: tuple[type[ResourceModel], ...],
+    ids: list[str],
+    target: type[ResourceModel] | None = None,
+    target_id: str | None = None,
+) -> tuple[list[ResourceModel], ResourceModel | None] | None:
+    """The live ancestors named by `ids` (root first) and the target row (or None).
+
+    Returns None when an ancestor is missing or deleted; each instance has its parent set,
+    so `obj.uri` and `obj.ancestors` need no further query.
+    """
+    sql = _chain_sql(chain, target)
+    level_params: list[list[object]] = [[object_id, False] for object_id in ids]
+    if target is not None:
+        level_params.append([target_id])
+    params = [p for level in level_params[1:] for p in level] + level_params[0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances: list[ResourceModel | None] = []
+    offset = 0
+    for model in [*chain, target] if target is not None else chain:
+        width = len(model._meta.concrete_fields)
+        instance = _instance(model, row[offset : offset + width])
+        offset += width
+        if instance is not None and instances and model.parent_field:
+            setattr(instance, model.parent_field, instances[-1])
+        instances.append(instance)
+    if target is None:
+        return instances, None  # type: ignore[return-value]
+    return instances[:-1], instances[-1]  # type: ignore[return-value]

@@ -1,0 +1,220 @@
+"""The one place that turns failures into the protocol's error body.
+
+`{"code", "errno", "error", "message"?, "details"?, "info"?}` — see spec/00. Views raise
+`KintoError` (or a helper below); `exception_handler` (DRF) and `error_response` (plain Django
+views, middleware) both render it.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError, IntegrityError, OperationalError
+from django.http import HttpResponse
+from redis import exceptions as redis_errors
+
+from kinto_django.core import jsonutil
+from kinto_django.core.conf import kinto_settings
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL deadlock_detected and serialization_failure.
+TRANSIENT_PGCODES = ("40P01", "40001")
+
+
+class ERRNO:
+    """Stable application error numbers (spec/00)."""
+
+    MISSING_AUTH_TOKEN = 104
+    INVALID_PARAMETERS = 107
+    INVALID_POSTED_DATA = 109
+    INVALID_RESOURCE_ID = 110
+    MISSING_RESOURCE = 111
+    MODIFIED_MEANWHILE = 114
+    METHOD_NOT_ALLOWED = 115
+    VERSION_NOT_AVAILABLE = 116
+    FORBIDDEN = 121
+    CONSTRAINT_VIOLATED = 122
+    BACKEND = 201
+    SERVICE_DEPRECATED = 202
+    UNDEFINED = 999
+
+
+class KintoError(Exception):
+    """An error response: status, errno and the optional message, details and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        errno: int,
+        message: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+        error: str | None = None,
+    ) -> None:
+        super().__init__(message or "")
+        self.status = status
+        self.errno = errno
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        self.error = error or HTTPStatus(status).phrase
+        self.retryable = False
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.status, "errno": self.errno, "error": self.error}
+        if self.message is not None:
+            body["message"] = self.message
+        if self.details is not None:
+            body["details"] = self.details
+        if self.status >= 500 and self.status != 503:
+            body["info"] = kinto_settings.error_info_link
+        return body
+
+
+def validation_message(details: list[dict[str, Any]]) -> str:
+    """The message rule of spec/00: derived from the first detail sorted by name."""
+    first = sorted(details, key=lambda d: (d.get("name") is not None, str(d.get("name") or "")))[0]
+    name, location, description = first.get("name"), first["location"], first["description"]
+    if name is not None and str(name) in str(description):
+        return str(description)
+    if name is not None:
+        return f"{name} in {location}: {description}"
+    return f"{location}: {description}"
+
+
+def invalid(location: str, name: str | None, description: str, status: int = 400) -> KintoError:
+    """A request-validation error (errno 107, error "Invalid parameters")."""
+    return invalid_many([{"location": location, "name": name, "description": description}], status)
+
+
+def invalid_many(details: list[dict[str, Any]], status: int = 400) -> KintoError:
+    return KintoError(
+        status,
+        ERRNO.INVALID_PARAMETERS,
+        validation_message(details),
+        details=details,
+        error="Invalid parameters",
+    )
+
+
+def unauthorized() -> KintoError:
+    return KintoError(
+        401,
+        ERRNO.MISSING_AUTH_TOKEN,
+        "Please authenticate yourself to use this endpoint.",
+        headers={"WWW-Authenticate": 'Basic realm="Realm"'},
+    )
+
+
+def forbidden() -> KintoError:
+    return KintoError(403, ERRNO.FORBIDDEN, "This user cannot access this resource.")
+
+
+def object_not_found(object_id: str, resource_name: str) -> KintoError:
+    return KintoError(
+        404, ERRNO.INVALID_RESOURCE_ID, details={"id": object_id, "resource_name": resource_name}
+    )
+
+
+def parent_not_found(object_id: str, resource_name: str) -> KintoError:
+    return KintoError(
+        404, ERRNO.MISSING_RESOURCE, details={"id": object_id, "resource_name": resource_name}
+    )
+
+
+def url_not_found() -> KintoError:
+    return KintoError(
+        404, ERRNO.MISSING_RESOURCE, "The resource you are looking for could not be found."
+    )
+
+
+def method_not_allowed(allowed: list[str]) -> KintoError:
+    return KintoError(
+        405,
+        ERRNO.METHOD_NOT_ALLOWED,
+        "Method not allowed on this endpoint.",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+def precondition_failed(existing: dict[str, Any] | None = None) -> KintoError:
+    details = {"existing": existing} if existing is not None else None
+    return KintoError(
+        412, ERRNO.MODIFIED_MEANWHILE, "Resource was modified meanwhile", details=details
+    )
+
+
+def conflict() -> KintoError:
+    return KintoError(
+        409,
+        ERRNO.CONSTRAINT_VIOLATED,
+        "Integrity constraint violated, please retry.",
+        headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
+    )
+
+
+def service_unavailable(message: str | None = None) -> KintoError:
+    return KintoError(
+        503,
+        ERRNO.BACKEND,
+        message
+        or "Service temporary unavailable due to overloading or maintenance, please retry later.",
+        headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
+    )
+
+
+def internal_error() -> KintoError:
+    return KintoError(
+        500, ERRNO.UNDEFINED, "A programmatic error occurred, developers have been informed."
+    )
+
+
+def as_kinto_error(exc: BaseException) -> KintoError:
+    """Map any exception to the error the client sees (logging unexpected ones)."""
+    if isinstance(exc, KintoError):
+        return exc
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("Suspicious request: %s", exc)
+        return KintoError(400, ERRNO.INVALID_PARAMETERS, "Bad request", error="Bad Request")
+    if isinstance(exc, IntegrityError):
+        return conflict()
+    if isinstance(exc, OperationalError):
+        logger.warning("Database unavailable: %s", exc)
+        error = service_unavailable()
+        error.retryable = is_transient(exc)
+        return error
+    if isinstance(exc, DatabaseError):
+        logger.exception("Database error")
+        return internal_error()
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        # The Redis cache (`cache_url`) is down: the client may retry, as for the database.
+        logger.warning("Cache unavailable: %s", exc)
+        return service_unavailable()
+    logger.exception("Unexpected error", exc_info=exc)
+    return internal_error()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the whole transaction may simply be run again."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "pgcode", None) in TRANSIENT_PGCODES
+
+
+def error_response(error: KintoError) -> HttpResponse:
+    response = HttpResponse(
+        jsonutil.dumps(error.body()), status=error.status, content_type="application/json"
+    )
+    for name, value in error.headers.items():
+        response[name] = value
+    # A batch reruns its transaction when a sub-request failed this way (core.views).
+    response.kinto_retryable = error.retryable
+    return response
+
+
+def exception_handler(exc: BaseException, context: dict[str, Any]) -> HttpResponse:
+    """DRF's exception handler: every exception becomes a protocol error body."""
+    return error_response(as_kinto_error(exc))

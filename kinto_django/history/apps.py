@@ -1,0 +1,42 @@
+from django.apps import AppConfig
+
+
+class HistoryConfig(AppConfig):
+    """The history of every bucket (`/buckets/{bid}/history`, spec/07), when enabled."""
+
+    name = "kinto_django.history"
+    label = "kinto_history"
+    verbose_name = "Kinto history"
+    default_auto_field = "django.db.models.BigAutoField"
+    kinto_urls = "kinto_django.history.urls"
+
+    def ready(self) -> None:
+        from kinto_django.core import backup, capabilities, jsonutil, timestamps
+        from kinto_django.core.signals import resource_written
+        from kinto_django.history import checks  # noqa: F401  (registers the system checks)
+        from kinto_django.history.recording import (
+            capability_extras,
+            history_enabled,
+            history_scopes,
+            record_changes,
+        )
+
+        resource_written.connect(record_changes, dispatch_uid="kinto-history")
+        # Backups hold the history only when asked (`kinto_backup --history`).
+        backup.register(
+            "history",
+            option="history",
+            help="Include the history entries of the buckets.",
+            fields=("read_principals",),
+            json_text=lambda value: jsonutil.dumps(value).decode(),
+        )
+        timestamps.register_leading_scopes(history_scopes)
+        capabilities.register(
+            capabilities.Feature(
+                name="history",
+                description="Track changes on data.",
+                url="http://kinto.readthedocs.io/en/latest/api/1.x/history.html",
+                enabled=history_enabled,
+                extras=capability_extras,
+            )
+        )

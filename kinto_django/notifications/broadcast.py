@@ -1,0 +1,32 @@
+"""The live listener: committed events go to the channel layer groups they concern.
+
+Only what delivery needs travels: the payload and the new version of each object (the old
+one is never sent to clients). The event is serialised once here as JSON text, which both
+layers carry unchanged (integers of any size included, unlike msgpack).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kinto_django.core import jsonutil
+from kinto_django.notifications.conf import notification_settings
+from kinto_django.notifications.groups import groups_of_event
+from kinto_django.notifications.runtime import publisher
+
+MESSAGE_TYPE = "kinto.event"
+
+
+def broadcast(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> None:
+    """Listener callable: publish one merged event (called after commit, in any thread)."""
+    if not notification_settings.live_enabled:
+        return
+    names = groups_of_event(payload, impacted)
+    if not names:
+        return
+    event = {"payload": payload, "impacted": [{"new": item["new"]} for item in impacted]}
+    publisher.publish(
+        names,
+        {"type": MESSAGE_TYPE, "id": uuid.uuid4().hex, "event": jsonutil.dumps(event).decode()},
+    )

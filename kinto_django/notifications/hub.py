@@ -1,0 +1,421 @@
+"""The per-process hub of live connections: one channel-layer channel per server process,
+fanned out in memory to that process's subscribers.
+
+A process joins the groups its subscriptions need (see `groups`), receives each event once
+per group, decides once who may read its objects (`access.readers_of`: three queries, shared
+by every subscriber), then matches and queues a message for each subscriber in memory, with
+decisions cached per principal set. A thousand subscribers cost the same queries as one.
+
+Subscribers resuming after a timestamp are fed in three steps that leave no gap and send no
+duplicate: the subscription is registered (and its group joined) before the database is read,
+so a change committed after the replay's reads is always heard live; live changes are
+buffered during the replay; a change at or below the replay's last timestamp was in the
+replay and is skipped (timestamps of one list are strictly increasing and committed in order,
+see `kinto_django.core.timestamps`). Live changes of one list are delivered in timestamp order even when
+their events arrive in another (`ListOrder`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from kinto_django.core import jsonutil
+from kinto_django.core.querying import project_fields
+from kinto_django.notifications import groups
+from kinto_django.notifications.access import Readers, committed_between, readers_of
+from kinto_django.notifications.conf import notification_settings
+from kinto_django.notifications.matching import matches
+from kinto_django.notifications.runtime import run_db
+from kinto_django.notifications.subscriptions import Target
+from kinto_django.permissions import service as permissions
+
+logger = logging.getLogger(__name__)
+
+# Events kept decided, for the other groups that bring the same event to this process.
+DECIDED_EVENTS = 64
+
+
+def change_body(change: dict[str, Any]) -> str:
+    """A change message without its subscription id (added per subscriber)."""
+    return jsonutil.dumps({"type": "change", **change}).decode()
+
+
+def subscription_prefix(subscription_id: str) -> str:
+    """`{"subscription": id,`: with a shared body (minus its `{`), a subscriber's message,
+    so that an event is encoded once whatever the number of subscribers."""
+    return '{"subscription":' + jsonutil.dumps(subscription_id).decode() + ","
+
+
+# A queued message: its JSON text and, for a change, its timestamp (an event stream's id).
+Outgoing = tuple[str, int | None]
+
+
+class LiveConnection:
+    """One client (a WebSocket or an event stream) and its subscriptions.
+
+    Messages go through a bounded queue drained by the transport: a client too slow to read
+    them is disconnected (`overflowed`) rather than held in memory; it resumes with `since`.
+    """
+
+    def __init__(self, identity: permissions.Identity) -> None:
+        self.identity = identity
+        self.subscriptions: dict[str, Subscription] = {}
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(
+            notification_settings.live_send_queue_size
+        )
+        self.overflowed = False
+
+    def push(self, message: str, timestamp: int | None = None) -> None:
+        """Queue a message without waiting; a full queue marks the client as too slow."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait((message, timestamp))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.on_overflow()
+
+    async def push_wait(self, message: str, timestamp: int | None = None) -> None:
+        """Queue a replayed message, waiting for room: the replay follows the client's pace."""
+        if not self.overflowed:
+            await self.queue.put((message, timestamp))
+
+    def on_overflow(self) -> None:
+        """Called once when the queue is full: the transport closes the connection."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A subscription of a connection, with its replay state.
+
+    `cursor`: changes at or below it were sent (by the replay) or are known to the client
+    (its `since`); None without resume. While `replaying`, live changes wait in `buffer`.
+    """
+
+    connection: LiveConnection
+    id: str
+    target: Target
+    cursor: int | None = None
+    replaying: bool = False
+    closed: bool = False
+
+    def __post_init__(self) -> None:
+        self.buffer: list[tuple[int, str]] = []
+        self.prefix = subscription_prefix(self.id)
+
+    def offer(self, timestamp: int, body: str) -> None:
+        """A live change for this subscription: skipped if already sent, buffered during
+        the replay, queued otherwise."""
+        if self.closed or (self.cursor is not None and timestamp <= self.cursor):
+            return
+        if self.replaying:
+            if len(self.buffer) >= notification_settings.live_send_queue_size:
+                self.connection.overflowed = True
+                self.connection.on_overflow()
+                return
+            self.buffer.append((timestamp, body))
+            return
+        self.connection.push(self.prefix + body[1:], timestamp)
+
+    def end_replay(self, last_replayed: int | None) -> None:
+        """Switch to live: send the buffered changes the replay did not already send."""
+        if last_replayed is not None:
+            self.cursor = max(self.cursor or 0, last_replayed)
+        buffered, self.buffer = self.buffer, []
+        self.replaying = False
+        for timestamp, body in buffered:
+            self.offer(timestamp, body)
+
+
+@dataclass
+class DecidedEvent:
+    """An event with its objects' readers, and each object's message body per `_fields`."""
+
+    payload: dict[str, Any]
+    objects: list[dict[str, Any]]
+    readers: Readers
+
+    def __post_init__(self) -> None:
+        self.bodies: dict[tuple[int, tuple[str, ...] | None], str] = {}
+        self.decisions: dict[tuple[str, ...], list[bool]] = {}
+        self.timestamps = [obj["last_modified"] for obj in self.objects]
+
+    @property
+    def list_key(self) -> tuple[str, int] | None:
+        """The list (type, parent) whose timestamps order this event's changes."""
+        if self.readers.parent_key is None:
+            return None
+        return (self.payload["resource_name"], self.readers.parent_key)
+
+    def allowed(self, identity: permissions.Identity) -> list[bool]:
+        """Which objects the caller may read, decided once per principal set."""
+        decided = self.decisions.get(identity.principals)
+        if decided is None:
+            decided = [self.readers.allows(identity, i) for i in range(len(self.objects))]
+            self.decisions[identity.principals] = decided
+        return decided
+
+    def body(self, index: int, fields: list[str] | None) -> str:
+        """An object's change message (without subscription), encoded once per `_fields`."""
+        key = (index, tuple(fields) if fields is not None else None)
+        body = self.bodies.get(key)
+        if body is None:
+            obj = self.objects[index]
+            data = project_fields(obj, fields) if fields is not None else obj
+            payload = self.payload
+            change = {
+                "action": payload["action"],
+                "resource_name": payload["resource_name"],
+                **{k: payload[k] for k in ("bucket_id", "collection_id") if k in payload},
+                "id": obj["id"],
+                "timestamp": obj["last_modified"],
+                "data": data,
+            }
+            if payload["resource_name"] == "bucket":
+                change["bucket_id"] = obj["id"]
+            elif payload["resource_name"] == "collection":
+                change["collection_id"] = obj["id"]
+            body = self.bodies[key] = change_body(change)
+        return body
+
+
+def decide(event_text: str) -> DecidedEvent:
+    """Parse a broadcast event and read who may see its objects (database, in a thread)."""
+    event = jsonutil.loads_stored(event_text)
+    payload, impacted = event["payload"], event["impacted"]
+    return DecidedEvent(payload, [item["new"] for item in impacted], readers_of(payload, impacted))
+
+
+@dataclass
+class Parked:
+    """An event held back until the changes committed before it in its list have arrived."""
+
+    event: DecidedEvent
+    missing: set[int]
+    deadline: float
+
+
+@dataclass
+class ListOrder:
+    """Delivers one list's changes in timestamp order, within one group's stream.
+
+    Timestamps of a list are committed in order, but the events of two writes committed
+    a moment apart (by two threads or processes) may reach the channel layer in the other
+    order. An event whose first timestamp is above the last one delivered is checked
+    against the database: changes committed in between whose events have not arrived yet
+    hold it back until they do (or for `live_order_wait_seconds`, should one never come).
+    So a client that resumes with the last timestamp it received cannot skip a change.
+    """
+
+    delivered: int | None = None
+    parked: list[Parked] = field(default_factory=list)
+
+    def waiting_for(self) -> set[int]:
+        return {t for parked in self.parked for t in parked.event.timestamps}
+
+
+class Hub:
+    """The subscriptions of this process's live connections, bound to one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.local: dict[str, set[Subscription]] = {}
+        self.connections: set[LiveConnection] = set()
+        self.joined: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.decided: OrderedDict[str, DecidedEvent] = OrderedDict()
+        self.orders: dict[tuple[str, tuple[str, int]], ListOrder] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Open this process's channel and start listening (once)."""
+        async with self.lock:
+            if self.channel is not None:
+                return
+            self.channel = await self.layer.new_channel("kinto.live.")
+            await self.layer.group_add(groups.MEMBERSHIP, self.channel)
+            self.joined.add(groups.MEMBERSHIP)
+            self.tasks = [
+                self.loop.create_task(self._receive()),
+                self.loop.create_task(self._process()),
+                self.loop.create_task(self._refresh_groups()),
+                self.loop.create_task(self._release_overdue()),
+            ]
+
+    async def stop(self) -> None:
+        """Stop listening (server shutdown)."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+    async def _receive(self) -> None:
+        # Received messages are queued here so that the layer is always read promptly (its
+        # channel has a bounded capacity), whatever the time deciding events takes.
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a layer outage: retry, do not die
+                logger.exception("Live hub: receiving from the channel layer failed")
+                await asyncio.sleep(1)
+                continue
+            self.inbox.put_nowait(message)
+
+    async def _process(self) -> None:
+        while True:
+            message = await self.inbox.get()
+            try:
+                await self.handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one bad event must not stop the stream
+                logger.exception("Live hub: delivering an event failed")
+
+    async def _refresh_groups(self) -> None:
+        while True:
+            await asyncio.sleep(notification_settings.live_group_refresh_seconds)
+            for group in list(self.joined):
+                await self.layer.group_add(group, self.channel)
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        """One message of the channel layer: a group's event, or a membership change."""
+        group = message.get("group")
+        if group == groups.MEMBERSHIP:
+            await self.refresh_identities()
+            return
+        subscriptions = [s for s in self.local.get(group, ()) if not s.closed]
+        if not subscriptions:
+            return
+        event = self.decided.get(message["id"])
+        if event is None:
+            event = await run_db("hub", decide, message["event"])
+            self.decided[message["id"]] = event
+            while len(self.decided) > DECIDED_EVENTS:
+                self.decided.popitem(last=False)
+        key = event.list_key
+        if key is None:
+            self.dispatch(group, event)
+            return
+        order = self.orders.setdefault((group, key), ListOrder())
+        first = min(event.timestamps)
+        if order.delivered is not None and first > order.delivered + 1:
+            missing = await run_db(
+                "hub", committed_between, key[0], key[1], order.delivered, first
+            )
+            missing -= order.waiting_for()
+            if missing or order.parked:
+                deadline = self.loop.time() + notification_settings.live_order_wait_seconds
+                order.parked.append(Parked(event, missing, deadline))
+                order.parked.sort(key=lambda parked: min(parked.event.timestamps))
+                self.release(group, order)
+                return
+        self.deliver(group, order, event)
+        self.release(group, order)
+
+    def deliver(self, group: str, order: ListOrder, event: DecidedEvent) -> None:
+        self.dispatch(group, event)
+        order.delivered = max(order.delivered or 0, *event.timestamps)
+        arrived = set(event.timestamps)
+        for parked in order.parked:
+            parked.missing -= arrived
+
+    def release(self, group: str, order: ListOrder, now: float | None = None) -> None:
+        """Deliver the held events whose wait is over, in timestamp order."""
+        while order.parked and (
+            not order.parked[0].missing or (now is not None and order.parked[0].deadline <= now)
+        ):
+            self.deliver(group, order, order.parked.pop(0).event)
+
+    async def _release_overdue(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            now = self.loop.time()
+            for (group, _), order in list(self.orders.items()):
+                if order.parked and order.parked[0].deadline <= now:
+                    self.release(group, order, now)
+
+    def dispatch(self, group: str, event: DecidedEvent) -> None:
+        """Queue the event's changes for the group's subscribers who may read them."""
+        resource_name = event.payload["resource_name"]
+        for subscription in [s for s in self.local.get(group, ()) if not s.closed]:
+            target = subscription.target
+            allowed = event.allowed(subscription.connection.identity)
+            for index, obj in enumerate(event.objects):
+                if not allowed[index] or not target.wants(resource_name, obj["id"]):
+                    continue
+                if target.filters and not matches(obj, target.filters):
+                    continue
+                subscription.offer(obj["last_modified"], event.body(index, target.fields))
+
+    async def refresh_identities(self) -> None:
+        """Group memberships changed somewhere: recompute the principals of every
+        authenticated connection of this process (one query for all of them)."""
+        user_ids = {c.identity.user_id for c in self.connections if c.identity.authenticated}
+        if not user_ids:
+            return
+        identities = await run_db("hub", permissions.identities_for_user_ids, user_ids)
+        for connection in self.connections:
+            fresh = identities.get(connection.identity.user_id)
+            if fresh is not None:
+                connection.identity = fresh
+
+    def connect(self, connection: LiveConnection) -> None:
+        """Track a connection (its principals are refreshed on group changes)."""
+        self.connections.add(connection)
+
+    async def disconnect(self, connection: LiveConnection) -> None:
+        """Forget a connection and its subscriptions (leaving groups nobody follows)."""
+        self.connections.discard(connection)
+        for subscription in list(connection.subscriptions.values()):
+            await self.remove(subscription)
+
+    async def add(self, subscription: Subscription) -> None:
+        """Register a subscription; once this returns, every later broadcast reaches it."""
+        await self.start()
+        group = subscription.target.group
+        async with self.lock:
+            if group not in self.joined:
+                await self.layer.group_add(group, self.channel)
+                self.joined.add(group)
+            self.local.setdefault(group, set()).add(subscription)
+
+    async def remove(self, subscription: Subscription) -> None:
+        """Stop a subscription; the group is left once no local subscription needs it."""
+        subscription.closed = True
+        group = subscription.target.group
+        async with self.lock:
+            members = self.local.get(group)
+            if members is None:
+                return
+            members.discard(subscription)
+            if not members:
+                del self.local[group]
+                self.joined.discard(group)
+                for key in [key for key in self.orders if key[0] == group]:
+                    del self.orders[key]
+                await self.layer.group_discard(group, self.channel)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for old in [old for old in _hubs if old.is_closed()]:
+            del _hubs[old]
+        hub = _hubs[loop] = Hub(loop)
+    return hub

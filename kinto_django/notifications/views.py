@@ -1,0 +1,32 @@
+"""`/v1/changes` as seen by the plain HTTP stack: the live feed itself is served by the ASGI
+router (`kinto_django.notifications.routing`) before Django; what reaches Django is explained here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+
+from kinto_django.core import errors
+from kinto_django.core.http import ProtocolView
+
+
+class ChangesView(ProtocolView):
+    """A GET that is neither a WebSocket nor an event stream: say how to subscribe."""
+
+    negotiate_accept = False
+
+    def get(self, request: Any) -> HttpResponse:
+        if "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
+            # The ASGI router answers event streams; this server runs without it (WSGI).
+            raise errors.KintoError(
+                501,
+                errors.ERRNO.UNDEFINED,
+                "Live changes are served by the ASGI application (bin/serve).",
+            )
+        raise errors.invalid(
+            "header",
+            "Accept",
+            "Open a WebSocket, or GET with Accept: text/event-stream",
+            status=406,
+        )

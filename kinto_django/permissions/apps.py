@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class PermissionsConfig(AppConfig):
+    """Authentication (principals) and object ACLs stored in django-guardian."""
+
+    name = "kinto_django.permissions"
+    label = "kinto_permissions"
+    verbose_name = "Kinto permissions"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from kinto_django.permissions import store
+
+        # Permission rows are re-created with new ids after a flush or migrate.
+        post_migrate.connect(store.clear_caches, dispatch_uid="kinto_permissions_clear_caches")

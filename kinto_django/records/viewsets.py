@@ -1,0 +1,8 @@
+"""Records speak the engine's resource protocol unchanged."""
+
+from kinto_django.core.viewsets import ResourceViewSet
+from kinto_django.records.models import Record
+
+
+class RecordViewSet(ResourceViewSet):
+    model = Record

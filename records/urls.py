@@ -1,6 +1,0 @@
-from core.urls import resource_urls
-from records.viewsets import RecordViewSet
-
-RECORDS = "buckets/<str:bucket_id>/collections/<str:collection_id>/records"
-
-urlpatterns = resource_urls(RecordViewSet, RECORDS, RECORDS + "/<str:id>", "record")
