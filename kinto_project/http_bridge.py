@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 
 
 def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 PASSWORD = "secret"
 

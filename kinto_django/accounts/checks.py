@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.checks import Error, register
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 
 
 @register()

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db import models
 
+from kinto_django import errors
 from kinto_django.accounts import passwords
-from kinto_django.core import errors
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.signals import principals_removed
 from kinto_django.permissions import service as permissions

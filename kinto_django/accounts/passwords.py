@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
 from django.core.cache import cache
 
-from kinto_django.core.conf import as_int_or_none, kinto_settings
+from kinto_django.conf import as_int_or_none, kinto_settings
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kinto_django import errors
 from kinto_django.accounts.models import Account
-from kinto_django.core import errors, querying
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
+from kinto_django.core import querying
 from kinto_django.core.viewsets import ResourceViewSet
 from kinto_django.permissions.service import setting_grants
 

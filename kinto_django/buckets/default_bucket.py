@@ -20,9 +20,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 from django.views import View
 
+from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
-from kinto_django.core import actions, errors, jsonutil, timestamps
-from kinto_django.core.conf import kinto_settings, plugin_enabled
+from kinto_django.conf import kinto_settings, plugin_enabled
+from kinto_django.core import actions, timestamps
 from kinto_django.core.context import ActionContext
 from kinto_django.core.events import EventCollector
 from kinto_django.core.http import read_body

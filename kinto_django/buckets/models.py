@@ -8,7 +8,8 @@ from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Concat
 
-from kinto_django.core import errors, schemas
+from kinto_django import errors
+from kinto_django.core import schemas
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.validation import check_json_schema, check_principals_list
 from kinto_django.permissions import service as permissions

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
-from kinto_django.core import jsonutil, timestamps
-from kinto_django.core.conf import kinto_settings
+from kinto_django import jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import timestamps
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.signals import resource_written

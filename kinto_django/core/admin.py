@@ -30,12 +30,13 @@ from guardian.admin import (
     GuardedModelAdmin,
 )
 
-from kinto_django.core import actions, chain, errors, jsonutil, timestamps
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import actions, chain, timestamps
 from kinto_django.core.context import ActionContext
-from kinto_django.core.errors import KintoError
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.viewsets import check_principal, generate_id, valid_id
+from kinto_django.errors import KintoError
 from kinto_django.permissions import service as permissions
 
 T = TypeVar("T")

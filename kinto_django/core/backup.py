@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, TextIO
 
 from django.db import connection, models, transaction
 
-from kinto_django.core import errors, jsonutil
+from kinto_django import errors, jsonutil
 from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types
 from kinto_django.permissions import service as permissions
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 
 
 @dataclass

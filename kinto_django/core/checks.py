@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.checks import Error, Warning, register
 
-from kinto_django.core.conf import DEFAULTS, kinto_settings
+from kinto_django.conf import DEFAULTS, kinto_settings
 
 
 @register()

@@ -10,8 +10,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 
+from kinto_django.conf import plugin_enabled
 from kinto_django.core import capabilities, chain, timestamps
-from kinto_django.core.conf import plugin_enabled
 from kinto_django.core.http import json_response
 from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types
 from kinto_django.core.signals import server_flushed

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 from django.http import HttpRequest, HttpResponse
 from rest_framework.views import APIView
 
-from kinto_django.core import errors, jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
 from kinto_django.core.renderers import JSONRenderer
 from kinto_django.permissions.service import Identity, principals_for
 
@@ -201,7 +201,7 @@ def parse_precondition(request: HttpRequest, header: str) -> int | str | None:
 
 class ProtocolView(APIView):
     """Base of every API view: method and content negotiation checks in the protocol's order,
-    errors rendered by `kinto_django.core.errors`, the caller's identity computed once."""
+    errors rendered by `kinto_django.errors`, the caller's identity computed once."""
 
     # Independent of the host site's REST_FRAMEWORK settings.
     authentication_classes: ClassVar[list] = []

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 summary_logger = logging.getLogger("kinto.request.summary")
 

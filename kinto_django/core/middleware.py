@@ -22,8 +22,9 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
 
-from kinto_django.core import errors, jsonutil, metrics
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import metrics
 from kinto_django.core.http import ALWAYS_EXPOSED, json_response
 from kinto_django.core.logging import current_request_id, log_request_summary, summary_enabled
 

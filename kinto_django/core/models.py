@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 
 class StoredJSONField(models.JSONField):

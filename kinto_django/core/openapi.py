@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver
 from django.urls.resolvers import RegexPattern
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 from kinto_django.core.http import ProtocolView, application_url, json_response
 from kinto_django.core.models import ResourceModel
 

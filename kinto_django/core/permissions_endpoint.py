@@ -22,8 +22,9 @@ from urllib.parse import urlencode
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from kinto_django.core import capabilities, chain, errors, jsonutil, querying, timestamps
-from kinto_django.core.conf import as_bool, as_list, kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import as_bool, as_list, kinto_settings
+from kinto_django.core import capabilities, chain, querying, timestamps
 from kinto_django.core.http import (
     LIST_EXPOSED,
     TOTALS_EXPOSED,

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import OrderBy
 
-from kinto_django.core import errors, jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
 from kinto_django.core.sql import MISSING, SORT_KEYS, Columns, Dialect, RowSQL, balanced_join
 
 OPERATORS = (

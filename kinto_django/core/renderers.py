@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 
 class JSONRenderer(BaseRenderer):

@@ -25,7 +25,9 @@ from typing import Any, BinaryIO
 
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 
-from kinto_django.core import actions, jsonutil, timestamps
+from kinto_django import jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import actions, timestamps
 from kinto_django.core.backup import (
     CHUNK_SIZE,
     FORMAT,
@@ -37,7 +39,6 @@ from kinto_django.core.backup import (
     qn,
 )
 from kinto_django.core.backup import installed_kinds as _installed_kinds
-from kinto_django.core.conf import kinto_settings
 from kinto_django.core.models import ListTimestamp, ResourceModel
 from kinto_django.permissions import service as permissions
 

@@ -43,8 +43,9 @@ import referencing.exceptions
 import regex
 from jsonschema.validators import extend, validator_for
 
-from kinto_django.core import capabilities, errors, jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import capabilities
 
 logger = logging.getLogger(__name__)
 

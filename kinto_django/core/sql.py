@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Field, TextField
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 COLUMNS = ("data", "object_id", "last_modified", "deleted")
 MISSING = object()

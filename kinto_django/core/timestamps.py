@@ -16,8 +16,8 @@ from typing import Any
 
 from django.db import connection
 
-from kinto_django.core import errors
-from kinto_django.core.conf import kinto_settings, plugin_enabled
+from kinto_django import errors
+from kinto_django.conf import kinto_settings, plugin_enabled
 from kinto_django.core.models import ListTimestamp
 
 TABLE = ListTimestamp._meta.db_table

@@ -6,8 +6,8 @@ from typing import Any
 
 import jsonschema
 
-from kinto_django.core import errors, jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
 
 NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
 

@@ -47,6 +47,6 @@ def _source(urls: dict[str, str]) -> str | None:
 
 def project_version() -> str:
     """The version the API reports: the `project_version` setting, else the package's."""
-    from kinto_django.core.conf import kinto_settings
+    from kinto_django.conf import kinto_settings
 
     return kinto_settings.project_version or package_info()["version"] or "unknown"

@@ -23,8 +23,9 @@ from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from kinto_django.core import capabilities, errors, jsonutil, timestamps
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import capabilities, timestamps
 from kinto_django.core.context import BatchState
 from kinto_django.core.events import EventCollector
 from kinto_django.core.http import (

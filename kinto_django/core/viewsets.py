@@ -21,8 +21,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 
-from kinto_django.core import actions, chain, errors, jsonutil, querying, timestamps
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
+from kinto_django.core import actions, chain, querying, timestamps
 from kinto_django.core.context import ActionContext, BatchState
 from kinto_django.core.events import EventCollector
 from kinto_django.core.http import (

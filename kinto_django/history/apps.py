@@ -11,7 +11,8 @@ class HistoryConfig(AppConfig):
     kinto_urls = "kinto_django.history.urls"
 
     def ready(self) -> None:
-        from kinto_django.core import backup, capabilities, jsonutil, timestamps
+        from kinto_django import jsonutil
+        from kinto_django.core import backup, capabilities, timestamps
         from kinto_django.core.signals import resource_written
         from kinto_django.history import checks  # noqa: F401  (registers the system checks)
         from kinto_django.history.recording import (

@@ -17,8 +17,9 @@ from typing import Any
 
 from django.db import transaction
 
-from kinto_django.core import jsonutil, timestamps
-from kinto_django.core.conf import kinto_settings, plugin_enabled
+from kinto_django import jsonutil
+from kinto_django.conf import kinto_settings, plugin_enabled
+from kinto_django.core import timestamps
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
 from kinto_django.history.models import HistoryEntry

@@ -16,8 +16,8 @@ from typing import Any
 from django.db.models.fields.json import KT
 from django.http import HttpResponse
 
+from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
-from kinto_django.core import errors, jsonutil
 from kinto_django.core.http import ProtocolView, raw_json_response
 from kinto_django.core.sql import object_json_expression
 from kinto_django.core.viewsets import load_parents, valid_id

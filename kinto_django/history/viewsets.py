@@ -8,7 +8,8 @@ Only writers of the bucket may delete entries.
 
 from __future__ import annotations
 
-from kinto_django.core import errors, querying
+from kinto_django import errors
+from kinto_django.core import querying
 from kinto_django.core.viewsets import ResourceViewSet
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.groups import groups_of_event
 from kinto_django.notifications.runtime import publisher

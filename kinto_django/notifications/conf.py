@@ -1,7 +1,7 @@
 """Settings of the notifications app: defaults and a lazy, typed accessor.
 
 Values come from `settings.KINTO` like the engine's (environment `KINTO_*` or INI file), read
-on every access through `kinto_django.core.conf.kinto_settings`, so test overrides apply at once.
+on every access through `kinto_django.conf.kinto_settings`, so test overrides apply at once.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kinto_django.core.conf import as_bool, as_list, kinto_settings
+from kinto_django.conf import as_bool, as_list, kinto_settings
 
 DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Live push over WebSocket and Server-Sent Events at `/v1/changes`.

@@ -26,8 +26,8 @@ from urllib.parse import parse_qsl, urlsplit
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from kinto_django.core import errors, jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import errors, jsonutil
+from kinto_django.conf import kinto_settings
 from kinto_django.core.middleware import origin_allowed
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.runtime import run_db

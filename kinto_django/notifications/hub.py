@@ -25,7 +25,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from kinto_django.core.querying import project_fields
 from kinto_django.notifications import groups
 from kinto_django.notifications.access import Readers, committed_between, readers_of

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from kinto_django.core.querying import Filter, addressable, value_at
 from kinto_django.core.sql import MISSING, rank_of
 

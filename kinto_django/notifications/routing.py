@@ -13,7 +13,7 @@ import contextlib
 import fnmatch
 from typing import Any
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 from kinto_django.core.http import mounted_api_root
 from kinto_django.notifications.consumers import (
     ChangesConsumer,

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from django.core.signals import setting_changed
 
-from kinto_django.core.conf import as_list, kinto_settings
+from kinto_django.conf import as_list, kinto_settings
 from kinto_django.notifications.conf import notification_settings
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
-from kinto_django.core import errors, jsonutil, querying
+from kinto_django import errors, jsonutil
+from kinto_django.core import querying
 from kinto_django.core.http import mounted_api_root
 from kinto_django.core.querying import Filter
 from kinto_django.core.views import dispatch

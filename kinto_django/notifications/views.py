@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
-from kinto_django.core import errors
+from kinto_django import errors
 from kinto_django.core.http import ProtocolView
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from django.http import HttpRequest
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 
 EVERYONE = "system.Everyone"
 AUTHENTICATED = "system.Authenticated"
@@ -94,7 +94,7 @@ class DjangoSessionPolicy:
         if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
             reason = csrf_failure(request)
             if reason is not None:
-                from kinto_django.core import errors
+                from kinto_django import errors
 
                 raise errors.KintoError(403, errors.ERRNO.FORBIDDEN, f"CSRF Failed: {reason}")
         return user.get_username()

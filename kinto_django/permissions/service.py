@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest
 
-from kinto_django.core.conf import kinto_settings
+from kinto_django.conf import kinto_settings
 from kinto_django.permissions import store
 from kinto_django.permissions.auth import (
     ANONYMOUS,

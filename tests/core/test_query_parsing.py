@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kinto_django.core import querying
-from kinto_django.core.errors import KintoError
 from kinto_django.core.querying import Filter, Sort
+from kinto_django.errors import KintoError
 
 JSON_SCALARS = st.one_of(
     st.none(),

@@ -14,8 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from kinto_django.conf import kinto_settings as engine_settings
 from kinto_django.core import checks
-from kinto_django.core.conf import kinto_settings as engine_settings
 from kinto_project import config
 from kinto_project.settings import database_from_url
 

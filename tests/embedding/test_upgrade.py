@@ -76,7 +76,9 @@ def restore(tmp_path: Path, storage_url: str) -> tuple[str, PostgresDatabase | N
         connection = psycopg2.connect(database.url)
         try:
             with connection, connection.cursor() as cursor:
-                cursor.execute(gzip.decompress((FIXTURES / "premove_postgresql.sql.gz").read_bytes()))
+                cursor.execute(
+                    gzip.decompress((FIXTURES / "premove_postgresql.sql.gz").read_bytes())
+                )
         finally:
             connection.close()
         return database.url, database

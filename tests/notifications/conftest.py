@@ -18,7 +18,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db.backends.signals import connection_created
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from kinto_django.notifications import hub as hub_module
 from kinto_django.notifications.runtime import close_database_connections, close_pool_connections
 from tests.conftest import PASSWORD, Api

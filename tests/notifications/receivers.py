@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 
 
 class Delivery:

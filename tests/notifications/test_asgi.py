@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from asgiref.testing import ApplicationCommunicator
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from tests import factories
 from tests.notifications.conftest import TIMEOUT, basic
 

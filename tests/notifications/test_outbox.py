@@ -8,7 +8,7 @@ from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kinto_django.core import errors
+from kinto_django import errors
 from kinto_django.core.signals import resource_changed, resource_written
 from kinto_django.notifications.dispatcher import Dispatcher
 from kinto_django.notifications.models import OutboxEntry

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from kinto_django.notifications.dispatcher import Dispatcher
 from kinto_django.notifications.models import OutboxEntry
 from tests import factories

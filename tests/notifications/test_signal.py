@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from kinto_django.core import errors
+from kinto_django import errors
 from kinto_django.core.signals import resource_changed, resource_written
 from tests import factories
 

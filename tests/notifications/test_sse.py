@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from asgiref.testing import ApplicationCommunicator
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from tests import factories
 from tests.notifications.conftest import TIMEOUT, basic
 

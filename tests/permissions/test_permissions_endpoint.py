@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinto_django.core import jsonutil
+from kinto_django import jsonutil
 from tests import factories
 from tests.accounts.test_accounts import accounts, sign_up  # noqa: F401  (fixture)
 from tests.core.test_properties import OPERATORS, PROPERTIES, TOKENS, VALUES, check, encode

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
 
-from kinto_django.core.errors import KintoError
+from kinto_django.errors import KintoError
 from kinto_django.permissions.auth import DjangoSessionPolicy, authenticate
 
 

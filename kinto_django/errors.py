@@ -16,8 +16,8 @@ from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import HttpResponse
 from redis import exceptions as redis_errors
 
-from kinto_django.core import jsonutil
-from kinto_django.core.conf import kinto_settings
+from kinto_django import jsonutil
+from kinto_django.conf import kinto_settings
 
 logger = logging.getLogger(__name__)
 
