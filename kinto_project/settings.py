@@ -101,7 +101,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # The admin's static files (answers /static/ only, before anything else runs).
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "kinto_django.core.middleware.ProtocolMiddleware",
+    "kinto_django.core.api.middleware.ProtocolMiddleware",
     # For the admin. API requests never read the session (unless the `django` policy is on),
     # so their responses are unchanged. No CsrfViewMiddleware: the admin's views protect
     # themselves, and the API's Basic-auth writes must not need a token.
@@ -231,9 +231,9 @@ LOG_HANDLER = {"class": "logging.StreamHandler", "filters": ["request_id"]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "kinto_django.core.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "kinto_django.core.observability.logging.RequestIdFilter"}},
     "formatters": {
-        "json": {"()": "kinto_django.core.logging.JSONFormatter"},
+        "json": {"()": "kinto_django.core.observability.logging.JSONFormatter"},
         "text": {"format": "%(message)s"},
         "text_summary": {"format": "%(asctime)s %(message)s"},
     },

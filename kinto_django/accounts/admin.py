@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from kinto_django.accounts.models import Account
-from kinto_django.core.admin import ResourceAdmin, ResourceForm
+from kinto_django.core.admin.resources import ResourceAdmin, ResourceForm
 
 
 class AccountForm(ResourceForm):

@@ -33,12 +33,13 @@ class AccountsConfig(AppConfig):
         from kinto_django.accounts import checks  # noqa: F401  (registers the system checks)
         from kinto_django.accounts.policy import AccountPolicy
         from kinto_django.accounts.viewsets import accounts_enabled
-        from kinto_django.core import backup, capabilities
+        from kinto_django.core.api import capabilities
+        from kinto_django.core.backup import dump
         from kinto_django.permissions.auth import register_policy
 
         register_policy(AccountPolicy())
         # Password hashes are secrets: backups hold accounts only when asked to.
-        backup.register(
+        dump.register(
             "account",
             option="accounts",
             help="Include accounts, with their password hashes (secrets: protect the file).",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kinto_django.accounts.models import Account
 from kinto_django.core import actions
+from kinto_django.core.api.viewsets import valid_id
 from kinto_django.core.context import ActionContext
-from kinto_django.core.viewsets import valid_id
 from kinto_django.errors import KintoError
 from kinto_django.permissions.service import Identity
 

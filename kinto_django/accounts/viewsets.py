@@ -11,8 +11,8 @@ from typing import Any
 from kinto_django import errors
 from kinto_django.accounts.models import Account
 from kinto_django.conf import kinto_settings
-from kinto_django.core import querying
-from kinto_django.core.viewsets import ResourceViewSet
+from kinto_django.core.api.viewsets import ResourceViewSet
+from kinto_django.core.query import querying
 from kinto_django.permissions.service import setting_grants
 
 HIDDEN_FIELDS = ("password",)

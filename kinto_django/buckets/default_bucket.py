@@ -24,12 +24,12 @@ from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
 from kinto_django.conf import kinto_settings, plugin_enabled
 from kinto_django.core import actions, timestamps
+from kinto_django.core.api.http import read_body
+from kinto_django.core.api.views import dispatch
+from kinto_django.core.api.viewsets import valid_id
 from kinto_django.core.context import ActionContext
 from kinto_django.core.events import EventCollector
-from kinto_django.core.http import read_body
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.views import dispatch
-from kinto_django.core.viewsets import valid_id
 from kinto_django.permissions.service import Identity, principals_for
 
 ALIAS = "buckets/default"

@@ -12,4 +12,4 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         # Imported for their side effects: system checks, flush, metrics and permissions
         # capabilities.
-        from kinto_django.core import checks, flush, metrics, permissions_endpoint  # noqa: F401
+        from kinto_django.core import checks  # noqa: F401

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from kinto_django.core.admin import ReadOnlyResourceAdmin
+from kinto_django.core.admin.resources import ReadOnlyResourceAdmin
 from kinto_django.history.models import HistoryEntry
 
 

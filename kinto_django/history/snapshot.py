@@ -18,9 +18,9 @@ from django.http import HttpResponse
 
 from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
-from kinto_django.core.http import ProtocolView, raw_json_response
-from kinto_django.core.sql import object_json_expression
-from kinto_django.core.viewsets import load_parents, valid_id
+from kinto_django.core.api.http import ProtocolView, raw_json_response
+from kinto_django.core.api.viewsets import load_parents, valid_id
+from kinto_django.core.query.sql import object_json_expression
 from kinto_django.history.models import HistoryEntry
 from kinto_django.permissions import service as permissions
 from kinto_django.records.models import Record

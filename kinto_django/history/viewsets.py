@@ -9,8 +9,8 @@ Only writers of the bucket may delete entries.
 from __future__ import annotations
 
 from kinto_django import errors
-from kinto_django.core import querying
-from kinto_django.core.viewsets import ResourceViewSet
+from kinto_django.core.api.viewsets import ResourceViewSet
+from kinto_django.core.query import querying
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers
 from kinto_django.permissions import service as permissions

@@ -23,7 +23,7 @@ class NotificationsConfig(AppConfig):
     @staticmethod
     def register_metrics() -> None:
         """The outbox backlog gauge of `GET /__metrics__` (core knows nothing of outboxes)."""
-        from kinto_django.core.metrics import register_collector
+        from kinto_django.core.observability.metrics import register_collector
         from kinto_django.notifications.metrics import outbox_backlog
 
         register_collector("outbox_backlog", outbox_backlog)

@@ -33,7 +33,7 @@ from django.db.models import Min, Q, Subquery
 
 from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core import metrics
+from kinto_django.core.observability import metrics
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.models import DispatcherLease, OutboxEntry
 from kinto_django.notifications.outbox import entries_committed

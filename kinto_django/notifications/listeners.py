@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kinto_django.core import metrics
+from kinto_django.core.observability import metrics
 
 logger = logging.getLogger(__name__)
 

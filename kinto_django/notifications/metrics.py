@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 
-from kinto_django.core.metrics import PREFIX
+from kinto_django.core.observability.metrics import PREFIX
 from kinto_django.notifications.outbox import backlog
 from kinto_django.notifications.sinks import configured_sinks
 

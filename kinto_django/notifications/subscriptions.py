@@ -21,10 +21,10 @@ from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
 from kinto_django import errors, jsonutil
-from kinto_django.core import querying
-from kinto_django.core.http import mounted_api_root
-from kinto_django.core.querying import Filter
-from kinto_django.core.views import dispatch
+from kinto_django.core.api.http import mounted_api_root
+from kinto_django.core.api.views import dispatch
+from kinto_django.core.query import querying
+from kinto_django.core.query.querying import Filter
 from kinto_django.notifications import groups
 from kinto_django.permissions.service import Identity
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
+from kinto_django.core.api.views import written_lists
 from kinto_django.core.signals import resource_changed
-from kinto_django.core.views import written_lists
 from tests.conftest import Api, basic
 
 

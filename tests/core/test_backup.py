@@ -19,8 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kinto_django.core import backup, restore, signals
-from kinto_django.core.flush import flush_everything
+from kinto_django.core import signals
+from kinto_django.core.api.flush import flush_everything
+from kinto_django.core.backup import dump, restore
 from tests.conftest import Api
 
 ADMIN = ("admin", "admin-pw")
@@ -618,7 +619,7 @@ def test_damaged_files_are_refused_at_their_first_bad_line(good, tmp_path, chang
 
 
 def stored(kind: str) -> Any:
-    return next(k.model for k in backup.installed_kinds() if k.name == kind).objects.all()
+    return next(k.model for k in dump.installed_kinds() if k.name == kind).objects.all()
 
 
 def test_a_deleted_parent_in_the_file_is_refused(good, tmp_path):
@@ -768,10 +769,10 @@ def test_restore_and_backup_work_per_chunk_not_per_object(db, tmp_path):
     restore.restore(str(small))  # warms the per-process caches (content types, permissions)
     flush_everything()
     restore_small = queries_of(lambda: restore.restore(str(small), chunk_size=100))
-    backup_small = queries_of(lambda: backup.write_backup(io.BytesIO()))
+    backup_small = queries_of(lambda: dump.write_backup(io.BytesIO()))
     flush_everything()
     restore_large = queries_of(lambda: restore.restore(str(large), chunk_size=100))
-    backup_large = queries_of(lambda: backup.write_backup(io.BytesIO()))
+    backup_large = queries_of(lambda: dump.write_backup(io.BytesIO()))
     assert restore_large == restore_small
     assert backup_large == backup_small
     # Smaller chunks: a few more queries per chunk (rows, ACLs, principals), none per object.
@@ -779,7 +780,7 @@ def test_restore_and_backup_work_per_chunk_not_per_object(db, tmp_path):
     chunked = queries_of(lambda: restore.restore(str(large), chunk_size=20))
     assert chunked - restore_small <= 2 * 10
     sink = io.BytesIO()
-    assert queries_of(lambda: backup.write_backup(sink, chunk_size=20)) - backup_small <= 2 * 2
+    assert queries_of(lambda: dump.write_backup(sink, chunk_size=20)) - backup_small <= 2 * 2
     assert sink.getvalue().count(b'"kind":"record"') == 60
 
 
@@ -830,8 +831,8 @@ def test_standard_output(db, tmp_path):
 
 
 def test_types_with_undeclared_columns_are_left_out(db, monkeypatch):
-    monkeypatch.delitem(backup._registered, "history")
-    names = [kind.name for kind in backup.installed_kinds()]
+    monkeypatch.delitem(dump._registered, "history")
+    names = [kind.name for kind in dump.installed_kinds()]
     assert names[:2] == ["account", "bucket"] and "record" in names
     assert "history" not in names  # `read_principals` would not be declared
 
@@ -847,7 +848,7 @@ def test_a_registered_type_with_its_own_columns_round_trips(
     history = "/buckets/shop/history?_since=0"
     before = [server.get(history), server.get(history, user=ANA), server.head(history)]
     assert before[0].status == 200 and before[0].data
-    assert backup._registered["history"].option == "history"
+    assert dump._registered["history"].option == "history"
     path = run_backup(tmp_path, "--tombstones", "--accounts", "--history")
     flush_everything()
     run_restore(path)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, OperationalError
 
-from kinto_django.core import views
+from kinto_django.core.api import views
 from tests import factories
 from tests.core.resource_kinds import KINDS, kind_fixture
 

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from werkzeug.test import Client
 
-from kinto_django.core.openapi import api_paths
+from kinto_django.core.openapi.document import api_paths
 
 CHECKS = [
     not_a_server_error,

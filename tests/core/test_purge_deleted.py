@@ -8,7 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from kinto_django.core import retention, timestamps
+from kinto_django.core import timestamps
+from kinto_django.core.retention import purge as retention
 from tests import factories
 
 DAY_MS = 86_400_000

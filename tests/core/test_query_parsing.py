@@ -1,4 +1,4 @@
-"""Unit tests of the pure parsing in `kinto_django.core.querying`: values, operators, sorts, tokens, fields."""
+"""Unit tests of the pure parsing in `kinto_django.core.query.querying`: values, operators, sorts, tokens, fields."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinto_django.core import querying
-from kinto_django.core.querying import Filter, Sort
+from kinto_django.core.query import querying
+from kinto_django.core.query.querying import Filter, Sort
 from kinto_django.errors import KintoError
 
 JSON_SCALARS = st.one_of(

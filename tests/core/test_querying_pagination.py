@@ -91,12 +91,12 @@ ASCENDING = [
 @pytest.fixture(params=["typed keys", "bytewise collation"])
 def string_order(request: Any, monkeypatch: Any) -> None:
     """PostgreSQL sorts with two keys per field, or with jsonb's own order where the database
-    compares text byte by byte (C collation; `kinto_django.core.sql.compares_bytewise`). The test database
+    compares text byte by byte (C collation; `kinto_django.core.query.sql.compares_bytewise`). The test database
     is not C-collated: the second variant forces that path, and relies on its collation
     ordering these strings by code point too (C.UTF-8 does)."""
     from django.db import connection
 
-    from kinto_django.core import sql
+    from kinto_django.core.query import sql
 
     if request.param == "bytewise collation":
         if connection.vendor != "postgresql":

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from kinto_django.core.sql import compares_bytewise
+from kinto_django.core.query.sql import compares_bytewise
 
 pytestmark = pytest.mark.postgresql
 

@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # storage apps: protocol headers and JSON errors, on the API's URLs only
-    "kinto_django.core.middleware.ProtocolMiddleware",
+    "kinto_django.core.api.middleware.ProtocolMiddleware",
 ]
 
 ROOT_URLCONF = "tests.host_site.urls"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kinto_django.core.logging import JSONFormatter, RequestIdFilter
+from kinto_django.core.observability.logging import JSONFormatter, RequestIdFilter
 from tests import factories
 from tests.conftest import PASSWORD
 

@@ -211,7 +211,7 @@ def test_in_process_listeners_deliveries_and_failures(
 WORKER = """
 import django
 django.setup()
-from kinto_django.core import metrics
+from kinto_django.core.observability import metrics
 metrics.observe_request("record-object", "GET", 200, 0.02, 0.001)
 metrics.EVENTS_DELIVERED.labels("hook").inc()
 """

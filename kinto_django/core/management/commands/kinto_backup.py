@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kinto_django.core import backup
+from kinto_django.core.backup import dump
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             help="Keep deleted objects, so that restored lists still tell syncing clients "
             "about deletions.",
         )
-        for option, text in backup.optional_flags().items():
+        for option, text in dump.optional_flags().items():
             parser.add_argument(f"--{option}", action="store_true", help=text)
         parser.add_argument("--quiet", action="store_true", help="No progress bar and no summary.")
 
@@ -53,9 +53,9 @@ class Command(BaseCommand):
         buckets = options["buckets"]
         if buckets is not None:
             self.check_buckets(buckets)
-        include = {option for option in backup.optional_flags() if options.get(option)}
+        include = {option for option in dump.optional_flags() if options.get(option)}
         to_stdout = options["output"] == "-"
-        progress = backup.stderr_progress("Backup", options["quiet"], self.stderr)
+        progress = dump.stderr_progress("Backup", options["quiet"], self.stderr)
         with self.destination(options["output"]) as raw:
             stream: BinaryIO = (
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 else raw
             )
             try:
-                result = backup.write_backup(
+                result = dump.write_backup(
                     stream,
                     buckets=buckets,
                     tombstones=options["tombstones"],
@@ -83,8 +83,8 @@ class Command(BaseCommand):
             (self.stderr if to_stdout else self.stdout).write(summary)
 
     def check_buckets(self, buckets: list[str]) -> None:
-        kinds = {kind.name: kind for kind in backup.installed_kinds()}
-        model = kinds[backup.BUCKET].model
+        kinds = {kind.name: kind for kind in dump.installed_kinds()}
+        model = kinds[dump.BUCKET].model
         found = set(
             model.objects.filter(object_id__in=buckets).values_list("object_id", flat=True)
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kinto_django.core import backup, restore
+from kinto_django.core.backup import dump, restore
 
 
 class Command(BaseCommand):
@@ -43,8 +43,8 @@ class Command(BaseCommand):
                 path,
                 on_conflict=options["on_conflict"],
                 dry_run=options["dry_run"],
-                progress=backup.stderr_progress("Restore", quiet, self.stderr),
-                validation_progress=backup.stderr_progress("Validate", quiet, self.stderr),
+                progress=dump.stderr_progress("Restore", quiet, self.stderr),
+                validation_progress=dump.stderr_progress("Validate", quiet, self.stderr),
             )
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror or error}") from None

@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db.models import Q
 
-from kinto_django.core import retention
 from kinto_django.core.models import ResourceModel, resource_types
+from kinto_django.core.retention import purge
 
 
 def resource_models() -> dict[str, type[ResourceModel]]:
@@ -21,7 +21,7 @@ def resource_models() -> dict[str, type[ResourceModel]]:
     return {model.resource_name: model for model in resource_types() if model.keeps_tombstones}
 
 
-class Command(retention.PurgeCommand):
+class Command(purge.PurgeCommand):
     help = "Delete tombstones older than an age, in short batches (safe while serving)."
 
     def add_arguments(self, parser: Any) -> None:
@@ -43,7 +43,7 @@ class Command(retention.PurgeCommand):
             )
         grand_total = 0
         for name in chosen:
-            removed = retention.delete_in_batches(
+            removed = purge.delete_in_batches(
                 models[name],
                 Q(deleted=True, last_modified__lt=cutoff),
                 options["batch_size"],

@@ -1,7 +1,7 @@
 """`manage.py purge_history --older-than 30d [--bucket shop]`: delete old history entries.
 
 Safe on a live server: entries go in short batches, each its own transaction (see
-`kinto_django.core.retention`); writers only ever add newer entries, so nothing they do conflicts with
+`kinto_django.core.retention.purge`); writers only ever add newer entries, so nothing they do conflicts with
 the purge beyond one batch's row locks.
 """
 
@@ -13,11 +13,11 @@ from django.core.management.base import CommandError
 from django.db.models import Q
 
 from kinto_django.buckets.models import Bucket
-from kinto_django.core import retention
+from kinto_django.core.retention import purge
 from kinto_django.history.models import HistoryEntry
 
 
-class Command(retention.PurgeCommand):
+class Command(purge.PurgeCommand):
     help = "Delete history entries older than an age, in short batches (safe while serving)."
 
     def add_arguments(self, parser: Any) -> None:
@@ -33,7 +33,7 @@ class Command(retention.PurgeCommand):
             if bucket is None:
                 raise CommandError(f"No bucket {bucket_id!r}")
             condition &= Q(bucket=bucket)
-        removed = retention.delete_in_batches(
+        removed = purge.delete_in_batches(
             HistoryEntry,
             condition,
             options["batch_size"],

@@ -17,7 +17,7 @@ from django.db import connections
 from prometheus_client import start_http_server
 from prometheus_client.metrics_core import Metric
 
-from kinto_django.core.metrics import exposed_registry
+from kinto_django.core.observability.metrics import exposed_registry
 from kinto_django.notifications.dispatcher import Dispatcher, lease_holder
 from kinto_django.notifications.models import OutboxEntry
 from kinto_django.notifications.outbox import backlog

@@ -1,7 +1,7 @@
 """`GET /__api__`: an OpenAPI 3 description of the running server (spec/06 says clients do not
 depend on its details).
 
-The document is built from the routes that answer now: `kinto_django.core.urls` and the apps' routes are
+The document is built from the routes that answer now: `kinto_django.core.api.urls` and the apps' routes are
 walked, a route switched off by a setting (history, flush…) or whose view says its feature is
 off (`route_enabled`) is left out, and each view's own method list (readonly mode, the
 `<endpoint>_<type>_<method>_enabled` switches) gives its operations.
@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver
 from django.urls.resolvers import RegexPattern
 
 from kinto_django.conf import kinto_settings
-from kinto_django.core.http import ProtocolView, application_url, json_response
+from kinto_django.core.api.http import ProtocolView, application_url, json_response
 from kinto_django.core.models import ResourceModel
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -410,7 +410,7 @@ def path_parameters(path: str, view: type, initkwargs: dict) -> list[dict[str, A
 
 
 def api_paths() -> dict[str, Any]:
-    from kinto_django.core.urls import urlpatterns  # core.urls imports this module's view
+    from kinto_django.core.api.urls import urlpatterns  # core.urls imports this module's view
 
     paths: dict[str, Any] = {}
     for path, name, view, initkwargs in routes(urlpatterns):

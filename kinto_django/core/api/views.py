@@ -25,10 +25,9 @@ from django.urls import Resolver404, resolve
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core import capabilities, timestamps
-from kinto_django.core.context import BatchState
-from kinto_django.core.events import EventCollector
-from kinto_django.core.http import (
+from kinto_django.core import timestamps
+from kinto_django.core.api import capabilities
+from kinto_django.core.api.http import (
     JSON_TYPE,
     ProtocolView,
     absolute_url,
@@ -38,9 +37,11 @@ from kinto_django.core.http import (
     json_response,
     parse_json_body,
 )
-from kinto_django.core.middleware import add_subresponse_headers
+from kinto_django.core.api.middleware import add_subresponse_headers
+from kinto_django.core.api.version import package_info, project_version
+from kinto_django.core.context import BatchState
+from kinto_django.core.events import EventCollector
 from kinto_django.core.timestamps import now_ms
-from kinto_django.core.version import package_info, project_version
 
 BATCH_ATTEMPTS = 3
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

@@ -2,8 +2,8 @@
 
 CORS (pre-flight answers, allowed origin, exposed headers), Backoff, end-of-service alerts
 and 410, Retry-After, security headers, and the JSON error body for anything that escaped a
-view. Each request also gets an id (`X-Request-Id`), its metrics (`kinto_django.core.metrics`) and one
-summary log line (`kinto_django.core.logging`). Only requests routed to the API (URL namespaces starting
+view. Each request also gets an id (`X-Request-Id`), its metrics (`kinto_django.core.observability.metrics`) and one
+summary log line (`kinto_django.core.observability.logging`). Only requests routed to the API (URL namespaces starting
 with `kinto`) are touched, so a host site's own pages are not.
 """
 
@@ -24,9 +24,13 @@ from django.urls import Resolver404, ResolverMatch, resolve
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core import metrics
-from kinto_django.core.http import ALWAYS_EXPOSED, json_response
-from kinto_django.core.logging import current_request_id, log_request_summary, summary_enabled
+from kinto_django.core.api.http import ALWAYS_EXPOSED, json_response
+from kinto_django.core.observability import metrics
+from kinto_django.core.observability.logging import (
+    current_request_id,
+    log_request_summary,
+    summary_enabled,
+)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; ",
@@ -104,7 +108,7 @@ def origin_allowed(origin: str | None) -> str | None:
 
 def exposed_headers(view: Any, method: str, response: HttpResponse) -> list[str]:
     """What a script may read: decided by the endpoint kind for resource endpoints (on errors
-    too), else the common headers plus what the view asked for with `kinto_django.core.http.expose`."""
+    too), else the common headers plus what the view asked for with `kinto_django.core.api.http.expose`."""
     if view is not None and view.endpoint is not None:
         return list(view.exposed_headers(method))
     names = view.exposed_headers(method) if view is not None else ALWAYS_EXPOSED

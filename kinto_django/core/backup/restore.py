@@ -1,4 +1,4 @@
-"""Restoring a backup (`kinto_django.core.backup`, docs/backup-format.md): validate the whole file, then
+"""Restoring a backup (`kinto_django.core.backup.dump`, docs/backup-format.md): validate the whole file, then
 write it back in one transaction, chunk by chunk.
 
 Validation reads the file once without touching the database (except to check, in bulk, the
@@ -28,7 +28,7 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions, timestamps
-from kinto_django.core.backup import (
+from kinto_django.core.backup.dump import (
     CHUNK_SIZE,
     FORMAT,
     VERSION,
@@ -38,7 +38,7 @@ from kinto_django.core.backup import (
     chain_joins,
     qn,
 )
-from kinto_django.core.backup import installed_kinds as _installed_kinds
+from kinto_django.core.backup.dump import installed_kinds as _installed_kinds
 from kinto_django.core.models import ListTimestamp, ResourceModel
 from kinto_django.permissions import service as permissions
 

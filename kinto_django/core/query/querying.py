@@ -1,7 +1,7 @@
 """List querying (spec/03): parse filters, `_sort`, `_limit`, `_token`, `_fields`, `_since`…
 and apply them to a queryset, with keyset pagination that stays correct under writes.
 
-Parsing is pure (unit-tested); SQL comes from `kinto_django.core.sql`, written once per database.
+Parsing is pure (unit-tested); SQL comes from `kinto_django.core.query.sql`, written once per database.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from django.db.models.expressions import OrderBy
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core.sql import MISSING, SORT_KEYS, Columns, Dialect, RowSQL, balanced_join
+from kinto_django.core.query.sql import (
+    MISSING,
+    SORT_KEYS,
+    Columns,
+    Dialect,
+    RowSQL,
+    balanced_join,
+)
 
 OPERATORS = (
     "contains_any",

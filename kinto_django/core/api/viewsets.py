@@ -23,10 +23,8 @@ from django.http import HttpResponse
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core import actions, chain, querying, timestamps
-from kinto_django.core.context import ActionContext, BatchState
-from kinto_django.core.events import EventCollector
-from kinto_django.core.http import (
+from kinto_django.core import actions, chain, timestamps
+from kinto_django.core.api.http import (
     JSON_PATCH_TYPE,
     MERGE_PATCH_TYPE,
     ProtocolView,
@@ -38,8 +36,11 @@ from kinto_django.core.http import (
     raw_json_response,
     timestamp_headers,
 )
+from kinto_django.core.context import ActionContext, BatchState
+from kinto_django.core.events import EventCollector
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.sql import object_json_expression
+from kinto_django.core.query import querying
+from kinto_django.core.query.sql import object_json_expression
 from kinto_django.permissions import service as permissions
 
 ID_FIRST = string.ascii_letters + string.digits
@@ -408,7 +409,7 @@ class CacheHeadersMixin(ResourceMixin):
         if seconds is None:
             return {"Cache-Control": "no-cache, no-store"}
         now = timestamps.now_ms()
-        from kinto_django.core.http import http_date
+        from kinto_django.core.api.http import http_date
 
         if seconds <= 0:
             return {
@@ -518,7 +519,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
         params += [("_limit", str(limit)), ("_token", token)]
         request = self.request._request
-        from kinto_django.core.http import api_root, application_url
+        from kinto_django.core.api.http import api_root, application_url
 
         root = api_root(request)
         path = request.path[len(root) :] if request.path.startswith(root) else request.path
@@ -527,7 +528,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
     def list_headers(self, list_timestamp: int, query: querying.ListQuery) -> dict[str, str]:
         headers = {**timestamp_headers(list_timestamp), **self.cache_headers()}
         if query.deprecated_to:
-            from kinto_django.core.middleware import alert_header
+            from kinto_django.core.api.middleware import alert_header
 
             headers["Alert"] = alert_header(
                 "soft-eol",

@@ -33,9 +33,9 @@ from guardian.admin import (
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions, chain, timestamps
+from kinto_django.core.api.viewsets import check_principal, generate_id, valid_id
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.viewsets import check_principal, generate_id, valid_id
 from kinto_django.errors import KintoError
 from kinto_django.permissions import service as permissions
 

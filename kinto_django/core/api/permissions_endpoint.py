@@ -24,8 +24,9 @@ from django.http import HttpRequest, HttpResponse
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import as_bool, as_list, kinto_settings
-from kinto_django.core import capabilities, chain, querying, timestamps
-from kinto_django.core.http import (
+from kinto_django.core import chain, timestamps
+from kinto_django.core.api import capabilities
+from kinto_django.core.api.http import (
     LIST_EXPOSED,
     TOTALS_EXPOSED,
     ProtocolView,
@@ -35,7 +36,15 @@ from kinto_django.core.http import (
     timestamp_headers,
 )
 from kinto_django.core.models import ResourceModel, resource_types
-from kinto_django.core.sql import ABSENT, DIALECTS, STRING, SqlAndParams, balanced_join, rank_of
+from kinto_django.core.query import querying
+from kinto_django.core.query.sql import (
+    ABSENT,
+    DIALECTS,
+    STRING,
+    SqlAndParams,
+    balanced_join,
+    rank_of,
+)
 from kinto_django.permissions import service as permissions
 from kinto_django.permissions.auth import EVERYONE
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core.renderers import JSONRenderer
+from kinto_django.core.api.renderers import JSONRenderer
 from kinto_django.permissions.service import Identity, principals_for
 
 JSON_TYPE = "application/json"

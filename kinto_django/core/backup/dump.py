@@ -4,7 +4,7 @@ A backup (docs/backup-format.md) is a header line, then list timestamps and obje
 kind (parents before children, each list contiguous and sorted by id), then an end line
 with the counts, so that a truncated file is detected. It is written from one consistent
 snapshot while the server keeps serving (`snapshot`), streaming objects in key order with
-their ACLs read per chunk, in constant memory. `kinto_django.core.restore` writes a backup back.
+their ACLs read per chunk, in constant memory. `kinto_django.core.backup.restore` writes a backup back.
 
 The kinds are the installed resource types (`ResourceModel` subclasses). An app adjusts how
 its type is backed up with `register()` in its `AppConfig.ready()`: opt-in types (accounts

@@ -11,11 +11,12 @@ from django.db import transaction
 from django.http import HttpResponse
 
 from kinto_django.conf import plugin_enabled
-from kinto_django.core import capabilities, chain, timestamps
-from kinto_django.core.http import json_response
+from kinto_django.core import chain, timestamps
+from kinto_django.core.api import capabilities
+from kinto_django.core.api.http import json_response
+from kinto_django.core.api.views import UtilityView
 from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types
 from kinto_django.core.signals import server_flushed
-from kinto_django.core.views import UtilityView
 from kinto_django.permissions import service as permissions
 
 

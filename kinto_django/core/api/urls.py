@@ -1,7 +1,7 @@
 """URL helpers: mount a resource viewset on its plural and object paths, the utility
 endpoints, and the catch-all that redirects trailing slashes and answers JSON 404s.
 
-`include("kinto_django.core.urls")` mounts the whole API (resource apps declare their routes with a
+`include("kinto_django.core.api.urls")` mounts the whole API (resource apps declare their routes with a
 `kinto_urls` attribute on their AppConfig, so this module never imports them).
 """
 
@@ -14,9 +14,10 @@ from django.apps import apps
 from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RegexPattern
 
-from kinto_django.core import flush, metrics, views
-from kinto_django.core.openapi import OpenAPIView
-from kinto_django.core.permissions_endpoint import PermissionsView
+from kinto_django.core.api import flush, views
+from kinto_django.core.api.permissions_endpoint import PermissionsView
+from kinto_django.core.observability import metrics
+from kinto_django.core.openapi.document import OpenAPIView
 
 app_name = "kinto"
 

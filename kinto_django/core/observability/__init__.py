@@ -1,0 +1,1 @@
+"""Prometheus metrics (`GET /__metrics__`) and request summary logs."""

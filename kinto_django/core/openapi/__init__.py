@@ -1,0 +1,1 @@
+"""`GET /__api__`: the running server described in OpenAPI 3.0."""
