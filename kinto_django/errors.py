@@ -101,6 +101,11 @@ def invalid_many(details: list[dict[str, Any]], status: int = 400) -> KintoError
     )
 
 
+def invalid_id() -> KintoError:
+    """An id that does not match its type's pattern (spec/01)."""
+    return invalid("path", None, "Invalid object id")
+
+
 def unauthorized() -> KintoError:
     return KintoError(
         401,

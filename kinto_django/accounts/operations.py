@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kinto_django.accounts.models import Account
 from kinto_django.core import actions
-from kinto_django.core.api.viewsets import valid_id
 from kinto_django.core.context import ActionContext
 from kinto_django.errors import KintoError
 from kinto_django.permissions.service import Identity
@@ -12,7 +11,7 @@ from kinto_django.permissions.service import Identity
 
 def save_account(account_id: str, password: str, *, create: bool) -> Account:
     """Create an account, or change the password of an existing one (ValueError otherwise)."""
-    if not valid_id(Account, account_id):
+    if not Account.valid_id(account_id):
         raise ValueError(f"Invalid account id: {account_id!r}")
     if not password:
         raise ValueError("The password may not be empty")

@@ -24,9 +24,8 @@ from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
 from kinto_django.conf import kinto_settings, plugin_enabled
 from kinto_django.core import actions, timestamps
-from kinto_django.core.api.http import read_body
-from kinto_django.core.api.views import dispatch
-from kinto_django.core.api.viewsets import valid_id
+from kinto_django.core.api.parsers import read_body
+from kinto_django.core.api.subrequests import dispatch
 from kinto_django.core.context import ActionContext
 from kinto_django.core.events import EventCollector
 from kinto_django.core.models import ResourceModel
@@ -145,7 +144,7 @@ class DefaultBucketView(View):
             )
         bucket_id = personal_bucket_id(identity.user_id)
         collection_id = collection_in(subpath)
-        if collection_id is not None and not valid_id(Collection, collection_id):
+        if collection_id is not None and not Collection.valid_id(collection_id):
             raise errors.invalid("path", None, "Invalid collection id")
         # The request that creates an object itself is not preceded by its implicit creation.
         is_put = request.method == "PUT"

@@ -1,6 +1,6 @@
 from kinto_django.buckets.default_bucket import DefaultBucketView, default_bucket_enabled
 from kinto_django.buckets.viewsets import BucketViewSet, CollectionViewSet, GroupViewSet
-from kinto_django.core.api.urls import resource_urls, switched_route
+from kinto_django.core.api.routes import resource_urls, switched_route
 
 default_bucket = DefaultBucketView.as_view()
 

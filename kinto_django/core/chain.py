@@ -9,7 +9,7 @@ built once per model chain.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models
 
@@ -123,3 +123,70 @@ def load(
     if target is None:
         return instances, None  # type: ignore[return-value]
     return instances[:-1], instances[-1]  # type: ignore[return-value]
+
+
+class Parents:
+    """The objects above the addressed one, found with one query (more only on a miss)."""
+
+    def __init__(
+        self,
+        parent: ResourceModel | None,
+        missing: tuple[str, str] | None,
+        found: dict[str, ResourceModel],
+    ) -> None:
+        self.parent = parent
+        self.missing = missing
+        self.found = found
+
+    def objects(
+        self, obj: ResourceModel | None = None, resource_name: str | None = None
+    ) -> dict[str, Any]:
+        """The ancestry map for permission checks, with the object itself when given."""
+        objects: dict[str, Any] = dict(self.found)
+        if obj is not None and resource_name is not None:
+            objects[resource_name] = obj
+        return objects
+
+
+def load_parents(
+    model: type[ResourceModel], kwargs: dict[str, str], target_id: str | None = None
+) -> tuple[Parents, ResourceModel | None]:
+    """The parents of the addressed object, and with `target_id` the object's row (alive or
+    tombstone) too: one query when every level exists."""
+    ancestors = parent_models(model)
+    ids = [kwargs[f"{level.resource_name}_id"] for level in ancestors]
+    if not all(level.valid_id(oid) for level, oid in zip(ancestors, ids, strict=True)):
+        return _load_partial(list(ancestors), kwargs), None
+    if not ancestors and target_id is None:
+        return Parents(None, None, {}), None
+    target = model if target_id is not None else None
+    loaded = load(ancestors, ids, target, target_id)
+    if loaded is None and not ancestors:
+        return Parents(None, None, {}), None  # a top-level object that does not exist
+    if loaded is None:
+        return _load_partial(list(ancestors), kwargs), None
+    found, row = loaded
+    parents = Parents(found[-1] if found else None, None, {o.resource_name: o for o in found})
+    return parents, row
+
+
+def _load_partial(levels: list[type[ResourceModel]], kwargs: dict[str, str]) -> Parents:
+    """On a miss: the ancestors that do exist (they may still grant), and the missing parent.
+
+    The 404 names the direct parent even when a higher level is the one missing (a record
+    write in a missing bucket reports its collection), as the reference does.
+    """
+    found: dict[str, ResourceModel] = {}
+    above: ResourceModel | None = None
+    direct = levels[-1]
+    missing = (kwargs[f"{direct.resource_name}_id"], direct.resource_name)
+    for level in levels:
+        object_id = kwargs[f"{level.resource_name}_id"]
+        obj = None
+        if level.valid_id(object_id):
+            obj = level.objects.alive().in_parent(above).filter(object_id=object_id).first()
+        if obj is None:
+            return Parents(None, missing, found)
+        found[level.resource_name] = obj
+        above = obj
+    raise AssertionError("parent chain unexpectedly complete")

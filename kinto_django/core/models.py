@@ -7,12 +7,20 @@ empty data) so that clients syncing with `_since` learn about the deletion.
 
 from __future__ import annotations
 
+import functools
+import re
+import secrets
+import string
 from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 
 from kinto_django import jsonutil
+from kinto_django.conf import kinto_settings
+
+ID_FIRST = string.ascii_letters + string.digits
+ID_REST = ID_FIRST + "_-"
 
 
 class StoredJSONField(models.JSONField):
@@ -70,6 +78,9 @@ class ResourceModel(models.Model):
     renders_in_sql: ClassVar[bool] = True
     # Whether a deletion leaves a tombstone (history entries are removed outright).
     keeps_tombstones: ClassVar[bool] = True
+    # Whether writes look their parent up before authorization, so that a missing parent is a
+    # 404 even for anonymous callers (spec/01: records in a missing collection).
+    parent_before_authorization: ClassVar[bool] = False
 
     objects = ResourceQuerySet.as_manager()
 
@@ -111,6 +122,25 @@ class ResourceModel(models.Model):
             chain.insert(0, node)
             node = node.parent
         return chain
+
+    @classmethod
+    def generate_id(cls) -> str:
+        """The id of an object posted without one: 8 characters (spec/01)."""
+        return secrets.choice(ID_FIRST) + "".join(secrets.choice(ID_REST) for _ in range(7))
+
+    @classmethod
+    def valid_id(cls, object_id: Any) -> bool:
+        """The type's id pattern (spec/01) and our length limit (a setting per type)."""
+        if not isinstance(object_id, str):
+            return False
+        limit = kinto_settings.get(cls.id_length_setting)
+        return len(object_id) <= limit and bool(_id_regex(cls.id_pattern).fullmatch(object_id))
+
+    @classmethod
+    def cache_expires_seconds(cls, ancestors: dict[str, ResourceModel]) -> int | None:
+        """`max-age` of anonymous reads of this type (None: not cached), given the objects
+        above the addressed one: the `<type>_cache_expires_seconds` setting (spec/00)."""
+        return kinto_settings.get(f"{cls.resource_name}_cache_expires_seconds", None)
 
     # Hooks for the concrete types; the actions call them inside the writing transaction.
 
@@ -160,6 +190,11 @@ class ResourceModel(models.Model):
         if self.deleted:
             return {"id": self.object_id, "last_modified": self.last_modified, "deleted": True}
         return {**self.data, "id": self.object_id, "last_modified": self.last_modified}
+
+
+@functools.lru_cache
+def _id_regex(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
 
 
 def resource_types() -> list[type[ResourceModel]]:

@@ -10,6 +10,8 @@ from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 
 NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
+# Principals are stored as Django user and group names, which are at most 150 characters.
+MAX_PRINCIPAL_LENGTH = 150
 
 
 def check_json_schema(schema: Any, name: str) -> None:
@@ -48,3 +50,15 @@ def check_principals_list(value: Any, name: str, max_length: int) -> list[str]:
                 "body", f"{name}.{index}", f"Principal is longer than {max_length} characters"
             )
     return value
+
+
+def check_principal(principal: Any, name: str) -> None:
+    """A principal in a body: a non-empty string short enough to be a user or group name."""
+    if not isinstance(principal, str):
+        raise errors.invalid("body", name, f"{principal} is not a string: {{'': ''}}")
+    if not principal:
+        raise errors.invalid("body", name, "Required")
+    if len(principal) > MAX_PRINCIPAL_LENGTH:
+        raise errors.invalid(
+            "body", name, f"Principal is longer than {MAX_PRINCIPAL_LENGTH} characters"
+        )

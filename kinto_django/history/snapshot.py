@@ -18,8 +18,9 @@ from django.http import HttpResponse
 
 from kinto_django import errors, jsonutil
 from kinto_django.buckets.models import Bucket, Collection
-from kinto_django.core.api.http import ProtocolView, raw_json_response
-from kinto_django.core.api.viewsets import load_parents, valid_id
+from kinto_django.core.api.base import ProtocolView
+from kinto_django.core.api.responses import raw_json_response
+from kinto_django.core.chain import load_parents
 from kinto_django.core.query.sql import object_json_expression
 from kinto_django.history.models import HistoryEntry
 from kinto_django.permissions import service as permissions
@@ -39,9 +40,9 @@ class SnapshotView(ProtocolView):
             raise errors.invalid("path", "timestamp", f"Invalid timestamp {timestamp!r}")
         # Later than any stored timestamp: the present state.
         at = min(int(timestamp), MAX_TIMESTAMP)
-        if not valid_id(Bucket, bucket_id):
+        if not Bucket.valid_id(bucket_id):
             raise errors.parent_not_found(bucket_id, "bucket")
-        if not valid_id(Collection, collection_id):
+        if not Collection.valid_id(collection_id):
             raise errors.parent_not_found(collection_id, "collection")
         parents, _ = load_parents(Record, {"bucket_id": bucket_id, "collection_id": collection_id})
         # Record read without a record: bucket or collection `read`/`write` (or the settings

@@ -1,4 +1,4 @@
-from kinto_django.core.api.urls import switched_route
+from kinto_django.core.api.routes import switched_route
 from kinto_django.history.recording import history_enabled
 from kinto_django.history.snapshot import SnapshotView
 from kinto_django.history.viewsets import HistoryViewSet

@@ -14,7 +14,7 @@ import fnmatch
 from typing import Any
 
 from kinto_django.conf import kinto_settings
-from kinto_django.core.api.http import mounted_api_root
+from kinto_django.core.api.locations import mounted_api_root
 from kinto_django.notifications.consumers import (
     ChangesConsumer,
     event_stream,

@@ -21,8 +21,8 @@ from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
 from kinto_django import errors, jsonutil
-from kinto_django.core.api.http import mounted_api_root
-from kinto_django.core.api.views import dispatch
+from kinto_django.core.api.locations import mounted_api_root
+from kinto_django.core.api.subrequests import dispatch
 from kinto_django.core.query import querying
 from kinto_django.core.query.querying import Filter
 from kinto_django.notifications import groups

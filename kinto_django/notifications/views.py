@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpResponse
 
 from kinto_django import errors
-from kinto_django.core.api.http import ProtocolView
+from kinto_django.core.api.base import ProtocolView
 
 
 class ChangesView(ProtocolView):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import models
 
 from kinto_django.buckets.models import Collection
+from kinto_django.conf import kinto_settings
 from kinto_django.core import schemas
 from kinto_django.core.models import ResourceModel
 
@@ -25,6 +27,8 @@ class Record(ResourceModel):
     parent_field = "collection"
     acl_names = ("read", "write")
     id_length_setting = "max_record_id_length"
+    # A write in a missing collection is a 404 for anybody, before permissions (spec/01).
+    parent_before_authorization = True
 
     class Meta:
         constraints = [
@@ -34,6 +38,35 @@ class Record(ResourceModel):
             ),
         ]
         permissions = [("read", "Read the record"), ("write", "Write the record")]
+
+    @classmethod
+    def generate_id(cls) -> str:
+        """Records posted without an id get a UUID4 (spec/01)."""
+        return str(uuid.uuid4())
+
+    @classmethod
+    def cache_expires_seconds(cls, ancestors: dict[str, Any]) -> int | None:
+        """The most specific `record_cache_expires_seconds` setting (per collection, per bucket,
+        global), and the collection's `cache_expires` when longer (spec/00)."""
+        bucket, collection = ancestors.get("bucket"), ancestors.get("collection")
+        if bucket is None or collection is None:
+            return None
+        seconds = None
+        for key in (
+            f"{bucket.object_id}.{collection.object_id}.record_cache_expires_seconds",
+            f"{bucket.object_id}_{collection.object_id}_record_cache_expires_seconds",
+            f"{bucket.object_id}.record_cache_expires_seconds",
+            f"{bucket.object_id}_record_cache_expires_seconds",
+            "record_cache_expires_seconds",
+        ):
+            value = kinto_settings.get(key.lower(), None)
+            if value is not None:
+                seconds = value
+                break
+        collection_value = collection.data.get("cache_expires")
+        if isinstance(collection_value, int) and not isinstance(collection_value, bool):
+            seconds = collection_value if seconds is None else max(seconds, collection_value)
+        return seconds
 
     @classmethod
     def validate_object(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, OperationalError
 
-from kinto_django.core.api import views
+from kinto_django.core.api import utility
 from tests import factories
 from tests.core.resource_kinds import KINDS, kind_fixture
 
@@ -321,7 +321,7 @@ def root_raises(monkeypatch):
         def get(self, request):
             raise exception
 
-        monkeypatch.setattr(views.RootView, "get", get)
+        monkeypatch.setattr(utility.RootView, "get", get)
 
     return install
 

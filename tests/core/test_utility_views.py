@@ -14,7 +14,7 @@ from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 from django.utils.connection import ConnectionProxy
 
-from kinto_django.core.api import views
+from kinto_django.core.api import health
 
 # --- GET / ---------------------------------------------------------------------------------
 
@@ -181,9 +181,9 @@ def test_heartbeat_fails_when_the_database_is_unreachable(anonymous, monkeypatch
         }
     )
     unreachable = ConnectionProxy(handler, "default")
-    monkeypatch.setattr(views, "connection", unreachable)
-    monkeypatch.setattr(views, "check_permission_store", lambda: True)
-    monkeypatch.setattr(views, "check_cache", lambda: True)
+    monkeypatch.setattr(health, "connection", unreachable)
+    monkeypatch.setattr(health, "check_permission_store", lambda: True)
+    monkeypatch.setattr(health, "check_cache", lambda: True)
     response = anonymous.get("/v1/__heartbeat__")
     assert response.status == 503
     assert response.json == {"storage": False, "permission": True, "cache": True}
@@ -193,7 +193,7 @@ def test_heartbeat_fails_when_the_database_is_unreachable(anonymous, monkeypatch
 @pytest.fixture
 def fake_checks(monkeypatch):
     def install(**checks):
-        monkeypatch.setattr(views, "heartbeat_checks", lambda: checks)
+        monkeypatch.setattr(health, "heartbeat_checks", lambda: checks)
 
     return install
 

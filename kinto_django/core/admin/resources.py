@@ -33,9 +33,9 @@ from guardian.admin import (
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions, chain, timestamps
-from kinto_django.core.api.viewsets import check_principal, generate_id, valid_id
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
+from kinto_django.core.validation import check_principal
 from kinto_django.errors import KintoError
 from kinto_django.permissions import service as permissions
 
@@ -467,8 +467,8 @@ class ResourceAdmin(ResourceListing, GuardedModelAdmin):
             return run_write(request, model, obj.parent, update)
 
         parent = form.cleaned_data.get(model.parent_field) if model.parent_field else None
-        object_id = form.cleaned_data.get("object_id") or generate_id(model)
-        if not valid_id(model, object_id):
+        object_id = form.cleaned_data.get("object_id") or model.generate_id()
+        if not model.valid_id(object_id):
             raise ValidationError({"object_id": "Invalid object id"})
 
         def create(ctx: ActionContext) -> ResourceModel:

@@ -26,11 +26,11 @@ from kinto_django import errors, jsonutil
 from kinto_django.conf import as_bool, as_list, kinto_settings
 from kinto_django.core import chain, timestamps
 from kinto_django.core.api import capabilities
-from kinto_django.core.api.http import (
+from kinto_django.core.api.base import ProtocolView
+from kinto_django.core.api.locations import application_url
+from kinto_django.core.api.responses import (
     LIST_EXPOSED,
     TOTALS_EXPOSED,
-    ProtocolView,
-    application_url,
     expose,
     raw_json_response,
     timestamp_headers,

@@ -31,7 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from kinto_django.conf import as_bool, kinto_settings
 from kinto_django.core.api import capabilities
-from kinto_django.core.api.http import ProtocolView
+from kinto_django.core.api.base import ProtocolView
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ from django.urls import URLPattern, URLResolver
 from django.urls.resolvers import RegexPattern
 
 from kinto_django.conf import kinto_settings
-from kinto_django.core.api.http import ProtocolView, application_url, json_response
+from kinto_django.core.api.base import ProtocolView
+from kinto_django.core.api.locations import application_url
+from kinto_django.core.api.responses import json_response
 from kinto_django.core.models import ResourceModel
 
 ERROR = {"$ref": "#/components/schemas/Error"}
