@@ -12,7 +12,7 @@ from kinto_django import errors
 from kinto_django.accounts.models import Account
 from kinto_django.conf import kinto_settings
 from kinto_django.core.api.viewsets import ResourceViewSet
-from kinto_django.core.query import querying
+from kinto_django.core.query import ListQuery
 from kinto_django.permissions.service import setting_grants
 
 HIDDEN_FIELDS = ("password",)
@@ -67,7 +67,7 @@ class AccountViewSet(ResourceViewSet):
             raise errors.KintoError(401, errors.ERRNO.UNDEFINED, error="Cannot read accounts.")
         return super().visible_queryset(permission)
 
-    def list_query(self) -> querying.ListQuery:
+    def list_query(self) -> ListQuery:
         query = super().list_query()
         # Password hashes never leave the server, not even through filters, sorts or tokens.
         for flt in query.filters:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from kinto_django import errors
 from kinto_django.core.api.viewsets import ResourceViewSet
-from kinto_django.core.query import querying
+from kinto_django.core.query import ListQuery, parse_list_query
+from kinto_django.core.query.filters import split_operator
+from kinto_django.core.query.params import coerce, querystring_params
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers
 from kinto_django.permissions import service as permissions
@@ -37,7 +39,7 @@ STRING_ID_FIELDS = ("bucket_id", "collection_id", "group_id", "record_id", "user
 
 def as_text_if_number(raw: str) -> str:
     """A filter value that would parse as a JSON number, quoted so that it stays a string."""
-    value = querying.coerce(raw)
+    value = coerce(raw)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return '"' + raw + '"'
     return raw
@@ -45,7 +47,7 @@ def as_text_if_number(raw: str) -> str:
 
 def with_string_ids(param: str, raw: str) -> tuple[str, str]:
     """The querystring parameter with numeric values of id fields turned into strings."""
-    operator, name = querying.split_operator(param)
+    operator, name = split_operator(param)
     if name not in STRING_ID_FIELDS or operator == "has":
         return param, raw
     if operator in ("in", "exclude"):
@@ -86,12 +88,12 @@ class HistoryViewSet(ResourceViewSet):
                 return shared
         raise self.deny()
 
-    def list_query(self) -> querying.ListQuery:
+    def list_query(self) -> ListQuery:
         """The engine's parsing against the entry fields; ids compared as text, and
         `_fields` limited to the entry fields too (as the reference)."""
-        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
         self._params = params
-        query = querying.parse_list_query(
+        query = parse_list_query(
             [with_string_ids(param, raw) for param, raw in params], self.known_fields
         )
         unknown = sorted({f for f in query.fields or () if f.split(".")[0] not in ENTRY_FIELDS})

@@ -26,7 +26,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from kinto_django import jsonutil
-from kinto_django.core.query.querying import project_fields
+from kinto_django.core.query.fields import project_fields
 from kinto_django.notifications import groups
 from kinto_django.notifications.access import Readers, committed_between, readers_of
 from kinto_django.notifications.conf import notification_settings

@@ -1,7 +1,7 @@
 """The list filters of spec/03 evaluated in memory, on the objects of live events.
 
 A subscription takes the same query string as a list request (`status=paid&min_qty=2`); the
-filters are parsed by the engine (`kinto_django.core.query.querying`), so the same input is valid or refused in
+filters are parsed by the engine (`kinto_django.core.query`), so the same input is valid or refused in
 the same way, and matched here with the same semantics as the SQL the engine generates: JSON
 type ranks (null < string < number < boolean < array < object < missing field), exact
 equality of JSON values (`1` is not `true`), code-point order of strings.
@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from kinto_django import jsonutil
-from kinto_django.core.query.querying import Filter, addressable, value_at
+from kinto_django.core.query.filters import Filter, addressable
+from kinto_django.core.query.sorting import value_at
 from kinto_django.core.query.sql import MISSING, rank_of
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from kinto_django import errors, jsonutil
-from kinto_django.core.query.querying import project_fields
+from kinto_django.core.query.fields import project_fields
 from kinto_django.notifications import subscriptions
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.hub import (

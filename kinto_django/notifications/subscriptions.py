@@ -23,8 +23,9 @@ from django.urls import Resolver404, resolve
 from kinto_django import errors, jsonutil
 from kinto_django.core.api.locations import mounted_api_root
 from kinto_django.core.api.subrequests import dispatch
-from kinto_django.core.query import querying
-from kinto_django.core.query.querying import Filter
+from kinto_django.core.query import parse_list_query
+from kinto_django.core.query.filters import Filter
+from kinto_django.core.query.params import querystring_params
 from kinto_django.notifications import groups
 from kinto_django.permissions.service import Identity
 
@@ -147,7 +148,7 @@ def parse_target(
     root = mounted_api_root()
     if path.startswith(root + "/"):
         path = path[len(root) :]
-    params = querying.querystring_params(parts.query) + _params(filters, location)
+    params = querystring_params(parts.query) + _params(filters, location)
     try:
         match = resolve(root + path)
         aliased = getattr(getattr(match.func, "view_class", None), "aliased_path", None)
@@ -183,7 +184,7 @@ def parse_target(
             raise errors.invalid(location, "filters", "Only list subscriptions take filters")
         return target
     kept = [(k, v) for k, v in params if k not in IGNORED_DIRECTIVES]
-    query = querying.parse_list_query(kept)
+    query = parse_list_query(kept)
     target.params = kept
     target.filters = [f for f in query.filters]
     target.fields = query.fields

@@ -1,4 +1,4 @@
-"""Unit tests of the pure parsing in `kinto_django.core.query.querying`: values, operators, sorts, tokens, fields."""
+"""Unit tests of the pure parsing in `kinto_django.core.query`: values, operators, sorts, tokens, fields."""
 
 from __future__ import annotations
 
@@ -12,8 +12,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinto_django.core.query import querying
-from kinto_django.core.query.querying import Filter, Sort
+from kinto_django.core.query import parse_list_query
+from kinto_django.core.query.fields import project_fields
+from kinto_django.core.query.filters import Filter, like_pattern, parse_filter, split_operator
+from kinto_django.core.query.params import (
+    coerce,
+    parse_limit,
+    parse_number,
+    parse_timestamp,
+    querystring_params,
+)
+from kinto_django.core.query.sorting import Sort, parse_sort, value_at
+from kinto_django.core.query.sql import MISSING
+from kinto_django.core.query.tokens import encode_token, parse_token, token_object
 from kinto_django.errors import KintoError
 
 JSON_SCALARS = st.one_of(
@@ -42,12 +53,12 @@ def error_body(error: KintoError) -> dict[str, Any]:
 
 @given(ANY_TEXT)
 def test_coerce_never_raises(raw: str) -> None:
-    querying.coerce(raw)
+    coerce(raw)
 
 
 @given(JSON_VALUES)
 def test_coerce_reads_json(value: Any) -> None:
-    assert querying.coerce(json.dumps(value)) == value
+    assert coerce(json.dumps(value)) == value
 
 
 @pytest.mark.parametrize(
@@ -69,8 +80,8 @@ def test_coerce_reads_json(value: Any) -> None:
     ],
 )
 def test_coerce_examples(raw: str, value: Any) -> None:
-    assert querying.coerce(raw) == value
-    assert type(querying.coerce(raw)) is type(value)
+    assert coerce(raw) == value
+    assert type(coerce(raw)) is type(value)
 
 
 # --- operators ----------------------------------------------------------------------------
@@ -100,13 +111,13 @@ def test_coerce_examples(raw: str, value: Any) -> None:
     ],
 )
 def test_split_operator(param: str, operator: str, field: str) -> None:
-    assert querying.split_operator(param) == (operator, field)
+    assert split_operator(param) == (operator, field)
 
 
 @given(ANY_TEXT, ANY_TEXT)
 def test_parse_filter_raises_only_protocol_errors(param: str, raw: str) -> None:
     try:
-        parsed = querying.parse_filter(param, raw)
+        parsed = parse_filter(param, raw)
     except KintoError as error:
         body = error_body(error)
         assert body["code"] == 400
@@ -120,14 +131,14 @@ def test_parse_filter_raises_only_protocol_errors(param: str, raw: str) -> None:
 @given(ANY_TEXT)
 def test_parsing_a_whole_query_raises_only_protocol_errors(query: str) -> None:
     try:
-        params = querying.querystring_params(query)
-        querying.parse_list_query(params)
+        params = querystring_params(query)
+        parse_list_query(params)
     except KintoError as error:
         assert error.status == 400
 
 
 def test_filter_values() -> None:
-    parse = querying.parse_filter
+    parse = parse_filter
     assert parse("in_v", '1,"a",,null').value == [1, "a", None]
     assert parse("in_v", "").value == []
     assert parse("id", "1").value == "1"
@@ -169,7 +180,7 @@ def test_filter_values() -> None:
 )
 def test_filter_errors(param: str, raw: str, description: str) -> None:
     with pytest.raises(KintoError) as raised:
-        querying.parse_filter(param, raw)
+        parse_filter(param, raw)
     assert raised.value.details == [
         {"location": "querystring", "name": param, "description": description}
     ]
@@ -180,19 +191,19 @@ def test_filter_errors(param: str, raw: str, description: str) -> None:
 
 @given(st.integers(min_value=0, max_value=2**63))
 def test_parse_number_reads_integers(value: int) -> None:
-    assert querying.parse_number("_limit", str(value)) == value
-    assert querying.parse_number("_limit", f'"{value}"') == value
+    assert parse_number("_limit", str(value)) == value
+    assert parse_number("_limit", f'"{value}"') == value
 
 
 @given(st.floats(min_value=0, max_value=2**62))
 def test_parse_number_truncates_numbers(value: float) -> None:
-    assert querying.parse_number("_limit", repr(value)) == math.trunc(value)
+    assert parse_number("_limit", repr(value)) == math.trunc(value)
 
 
 @given(ANY_TEXT)
 def test_parse_number_raises_only_protocol_errors(raw: str) -> None:
     try:
-        value = querying.parse_number("_since", raw)
+        value = parse_number("_since", raw)
     except KintoError as error:
         assert error.details[0]["name"] == "_since"
     else:
@@ -214,28 +225,28 @@ def test_parse_number_raises_only_protocol_errors(raw: str) -> None:
 )
 def test_parse_number_errors(raw: str, description: str) -> None:
     with pytest.raises(KintoError) as raised:
-        querying.parse_number("_limit", raw)
+        parse_number("_limit", raw)
     assert raised.value.details[0]["description"] == description
 
 
 def test_empty_and_null_directives() -> None:
-    assert querying.parse_limit("") is None
-    assert querying.parse_limit("null") is None
-    assert querying.parse_limit("0") is None
-    assert querying.parse_timestamp("_since", "null", strict_number_message=True) is None
+    assert parse_limit("") is None
+    assert parse_limit("null") is None
+    assert parse_limit("0") is None
+    assert parse_timestamp("_since", "null", strict_number_message=True) is None
     for raw in ("", " "):
         with pytest.raises(KintoError) as raised:
-            querying.parse_timestamp("_since", raw, strict_number_message=True)
+            parse_timestamp("_since", raw, strict_number_message=True)
         assert raised.value.message == "Invalid value for _since"
 
 
 def test_timestamps_are_bounded_by_tomorrow() -> None:
     soon = int(time.time() * 1000) + 3600 * 1000
-    assert querying.parse_timestamp("_since", str(soon), strict_number_message=True) == soon
+    assert parse_timestamp("_since", str(soon), strict_number_message=True) == soon
     late = int(time.time() * 1000) + 25 * 3600 * 1000
     for param, strict in (("_since", True), ("last_modified", True), ("gt_last_modified", False)):
         with pytest.raises(KintoError) as raised:
-            querying.parse_timestamp(param, str(late), strict_number_message=strict)
+            parse_timestamp(param, str(late), strict_number_message=strict)
         assert raised.value.message == f"Invalid value for {param}"
 
 
@@ -243,21 +254,21 @@ def test_timestamps_are_bounded_by_tomorrow() -> None:
 
 
 def test_parse_sort() -> None:
-    assert querying.parse_sort("a,-b,+c.d") == [
+    assert parse_sort("a,-b,+c.d") == [
         Sort("a", False),
         Sort("b", True),
         Sort("c.d", False),
     ]
-    assert querying.parse_sort("a-b, x ,,-,+,--y,é") == [Sort("x", False), Sort("é", False)]
+    assert parse_sort("a-b, x ,,-,+,--y,é") == [Sort("x", False), Sort("é", False)]
 
 
 def test_default_sort_tie_breaker() -> None:
-    assert querying.parse_list_query([]).sort == [Sort("last_modified", True)]
-    assert querying.parse_list_query([("_sort", "a")]).sort == [
+    assert parse_list_query([]).sort == [Sort("last_modified", True)]
+    assert parse_list_query([("_sort", "a")]).sort == [
         Sort("a", False),
         Sort("last_modified", True),
     ]
-    assert querying.parse_list_query([("_sort", "last_modified,a")]).sort == [
+    assert parse_list_query([("_sort", "last_modified,a")]).sort == [
         Sort("last_modified", False),
         Sort("a", False),
     ]
@@ -265,7 +276,7 @@ def test_default_sort_tie_breaker() -> None:
 
 @given(st.lists(st.from_regex(r"[-+]?[a-z]{1,3}(\.[a-z]{1,3})?", fullmatch=True), max_size=8))
 def test_parse_sort_keeps_well_formed_entries(entries: list[str]) -> None:
-    parsed = querying.parse_sort(",".join(entries))
+    parsed = parse_sort(",".join(entries))
     assert [("-" if s.descending else "") + s.field for s in parsed] == [
         e.lstrip("+") for e in entries
     ]
@@ -290,7 +301,7 @@ def test_parse_sort_keeps_well_formed_entries(entries: list[str]) -> None:
     ],
 )
 def test_tombstones_only_with_a_timestamp_filter(params, tombstones: bool) -> None:
-    assert querying.parse_list_query(params).includes_tombstones is tombstones
+    assert parse_list_query(params).includes_tombstones is tombstones
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -319,24 +330,24 @@ TOKEN_VALUES = st.dictionaries(
 )
 def test_tokens_round_trip(last_object: dict, offset: int, timestamp: int) -> None:
     last_object = {**last_object, "id": "r1", "last_modified": timestamp}
-    token = querying.encode_token(last_object, offset)
+    token = encode_token(last_object, offset)
     assert token.isascii()
-    decoded = querying.parse_token(token)
+    decoded = parse_token(token)
     assert decoded["last_object"] == last_object
     assert decoded["offset"] == offset
     assert decoded["nonce"].startswith("pagination-token-")
     # A `+` that reached us as a space (an unencoded query string) still decodes.
-    assert querying.parse_token(token.replace("+", " "))["last_object"] == last_object
+    assert parse_token(token.replace("+", " "))["last_object"] == last_object
 
 
 def test_tokens_are_unique() -> None:
-    assert querying.encode_token({}, 0) != querying.encode_token({}, 0)
+    assert encode_token({}, 0) != encode_token({}, 0)
 
 
 @given(ANY_TEXT)
 def test_parse_token_raises_only_protocol_errors(raw: str) -> None:
     try:
-        querying.parse_token(raw)
+        parse_token(raw)
     except KintoError as error:
         assert error.message == "querystring: _token has invalid content"
 
@@ -345,14 +356,14 @@ def test_parse_token_raises_only_protocol_errors(raw: str) -> None:
 def test_parse_token_rejects_arbitrary_bytes(raw: bytes) -> None:
     token = base64.b64encode(raw).decode()
     with pytest.raises(KintoError):
-        querying.parse_token(token)
+        parse_token(token)
 
 
 @given(JSON_VALUES)
 def test_parse_token_rejects_other_json(value: Any) -> None:
     token = base64.b64encode(json.dumps(value).encode()).decode()
     try:
-        decoded = querying.parse_token(token)
+        decoded = parse_token(token)
     except KintoError:
         return
     assert set(decoded) == {"last_object", "offset", "nonce"}
@@ -362,7 +373,7 @@ def test_token_object_remembers_sort_fields() -> None:
     obj = {"id": "a", "last_modified": 5, "qty": 2, "meta": {"rank": [1]}, "other": 1}
     sort = [Sort("qty", True), Sort("meta.rank", False), Sort("missing", False)]
     sort.append(Sort("last_modified", True))
-    assert querying.token_object(obj, sort) == {"qty": 2, "meta.rank": [1], "last_modified": 5}
+    assert token_object(obj, sort) == {"qty": 2, "meta.rank": [1], "last_modified": 5}
 
 
 # --- fields -------------------------------------------------------------------------------
@@ -381,25 +392,25 @@ def test_token_object_remembers_sort_fields() -> None:
 )
 def test_project_fields(fields: list[str], expected: dict) -> None:
     obj = {"id": "x", "last_modified": 1, "a": {"b": 1, "c": 2}, "d": [1]}
-    assert querying.project_fields(obj, fields) == {**expected, "id": "x", "last_modified": 1}
+    assert project_fields(obj, fields) == {**expected, "id": "x", "last_modified": 1}
     assert obj == {"id": "x", "last_modified": 1, "a": {"b": 1, "c": 2}, "d": [1]}
 
 
 def test_project_fields_keeps_the_tombstone_flag() -> None:
     tombstone = {"id": "x", "last_modified": 1, "deleted": True}
-    assert querying.project_fields(tombstone, ["qty"]) == tombstone
+    assert project_fields(tombstone, ["qty"]) == tombstone
     live = {"id": "x", "last_modified": 1, "deleted": True, "qty": 1}
-    assert querying.project_fields(live, ["qty"]) == {"id": "x", "last_modified": 1, "qty": 1}
+    assert project_fields(live, ["qty"]) == {"id": "x", "last_modified": 1, "qty": 1}
 
 
 @given(JSON_VALUES, st.lists(st.from_regex(r"[a-c](\.[a-c]){0,2}", fullmatch=True), max_size=4))
 def test_project_fields_never_adds_data(value: Any, fields: list[str]) -> None:
     obj = {"a": value, "b": {"c": value}, "id": "x", "last_modified": 1}
-    projected = querying.project_fields(obj, fields)
+    projected = project_fields(obj, fields)
     for name in fields:
-        found = querying.value_at(projected, name)
-        if found is not querying.MISSING:
-            assert found == querying.value_at(obj, name)
+        found = value_at(projected, name)
+        if found is not MISSING:
+            assert found == value_at(obj, name)
 
 
 # --- like patterns and query strings ------------------------------------------------------
@@ -417,13 +428,13 @@ def test_project_fields_never_adds_data(value: Any, fields: list[str]) -> None:
     ],
 )
 def test_like_pattern(value: str, pattern: str) -> None:
-    assert querying._like_pattern(value) == pattern
+    assert like_pattern(value) == pattern
 
 
 def test_querystring_params() -> None:
-    assert querying.querystring_params("a=1&b=&c=%22x%22") == [("a", "1"), ("b", ""), ("c", '"x"')]
+    assert querystring_params("a=1&b=&c=%22x%22") == [("a", "1"), ("b", ""), ("c", '"x"')]
     with pytest.raises(KintoError) as raised:
-        querying.querystring_params("a=%ff")
+        querystring_params("a=%ff")
     assert raised.value.status == 400
     assert raised.value.errno == 107
 
@@ -431,7 +442,7 @@ def test_querystring_params() -> None:
 def test_querystring_limits(settings) -> None:
     settings.KINTO = {**settings.KINTO, "max_querystring_length": 15, "max_query_params": 2}
     with pytest.raises(KintoError):
-        querying.querystring_params("a=" + "x" * 20)
+        querystring_params("a=" + "x" * 20)
     with pytest.raises(KintoError):
-        querying.querystring_params("a=1&b=2&c=3")
-    assert querying.querystring_params("a=1&b=2") == [("a", "1"), ("b", "2")]
+        querystring_params("a=1&b=2&c=3")
+    assert querystring_params("a=1&b=2") == [("a", "1"), ("b", "2")]

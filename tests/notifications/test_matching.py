@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from kinto_django.core.query.querying import parse_filter
+from kinto_django.core.query.filters import parse_filter
 from kinto_django.notifications.groups import (
     BUCKETS,
     MEMBERSHIP,

@@ -36,15 +36,21 @@ from kinto_django.core.api.responses import (
     timestamp_headers,
 )
 from kinto_django.core.models import ResourceModel, resource_types
-from kinto_django.core.query import querying
+from kinto_django.core.query import ListQuery, parse_list_query
+from kinto_django.core.query.fields import project_fields
+from kinto_django.core.query.filters import SQL_OPERATORS, Filter, addressable, like_pattern
+from kinto_django.core.query.params import querystring_params
+from kinto_django.core.query.sorting import Sort
 from kinto_django.core.query.sql import (
     ABSENT,
     DIALECTS,
+    MISSING,
     STRING,
     SqlAndParams,
     balanced_join,
     rank_of,
 )
+from kinto_django.core.query.tokens import encode_token, token_object
 from kinto_django.permissions import service as permissions
 from kinto_django.permissions.auth import EVERYONE
 
@@ -373,13 +379,13 @@ class Listing:
             present, params = constant(STRING, op, expected), []
         return f"(CASE WHEN {column} IS NULL THEN {missing} ELSE {present} END)", params
 
-    def condition(self, flt: querying.Filter) -> SqlAndParams:
+    def condition(self, flt: Filter) -> SqlAndParams:
         """One filter, with the semantics of every list (spec/03)."""
         op, value, path = flt.operator, flt.value, flt.path
-        if not querying.addressable(flt.field):
+        if not addressable(flt.field):
             return "FALSE", []
-        if op in querying.SQL_OPERATORS:
-            return self.compare(path, querying.SQL_OPERATORS[op], value)
+        if op in SQL_OPERATORS:
+            return self.compare(path, SQL_OPERATORS[op], value)
         if op in ("in", "exclude"):
             if not value:
                 return ("FALSE" if op == "in" else "TRUE"), []
@@ -387,7 +393,7 @@ class Listing:
             return balanced_join([self.compare(path, sql_op, v) for v in value], joiner)
         json_columns, column = self.json_columns(), self.column(path)
         if op == "like":
-            pattern = querying._like_pattern(value)
+            pattern = like_pattern(value)
             if path[0] == "permissions":
                 return self.dialect.like(json_columns, path, pattern)
             if column is None:
@@ -408,22 +414,22 @@ class Listing:
             return "FALSE", []  # strings are not arrays
         raise AssertionError(op)
 
-    def where(self, query: querying.ListQuery) -> SqlAndParams:
+    def where(self, query: ListQuery) -> SqlAndParams:
         conditions = [self.condition(flt) for flt in query.filters]
         return balanced_join(conditions, " AND ") if conditions else ("TRUE", [])
 
-    def after(self, sort: list[querying.Sort], last_object: dict[str, Any]) -> SqlAndParams:
+    def after(self, sort: list[Sort], last_object: dict[str, Any]) -> SqlAndParams:
         """Entries strictly after the token's last entry in the sort order (keyset pagination)."""
         alternatives: list[SqlAndParams] = []
         equal_so_far: list[SqlAndParams] = []
         for entry in sort:
-            value = last_object.get(entry.field, querying.MISSING)
+            value = last_object.get(entry.field, MISSING)
             step = self.compare(entry.path, "<" if entry.descending else ">", value)
             alternatives.append(balanced_join([*equal_so_far, step], " AND "))
             equal_so_far.append(self.compare(entry.path, "=", value))
         return balanced_join(alternatives, " OR ") if alternatives else ("TRUE", [])
 
-    def order(self, sort: list[querying.Sort]) -> SqlAndParams:
+    def order(self, sort: list[Sort]) -> SqlAndParams:
         parts: list[str] = []
         params: list[Any] = []
         for entry in sort:
@@ -477,7 +483,7 @@ class PermissionsView(ProtocolView):
         return self.page_response(listing, query, fields, headers)
 
     def count_response(
-        self, listing: Listing, query: querying.ListQuery, headers: dict[str, str]
+        self, listing: Listing, query: ListQuery, headers: dict[str, str]
     ) -> HttpResponse:
         """HEAD: how many entries match the filters (`Total-Objects`), without a body."""
         where, where_params = listing.where(query)
@@ -496,7 +502,7 @@ class PermissionsView(ProtocolView):
     def page_response(
         self,
         listing: Listing,
-        query: querying.ListQuery,
+        query: ListQuery,
         fields: list[str] | None,
         headers: dict[str, str],
     ) -> HttpResponse:
@@ -521,25 +527,25 @@ class PermissionsView(ProtocolView):
             last = jsonutil.loads_stored(rows[-1])
             headers["Next-Page"] = self.next_page_url(query, limit, last)
         if fields:
-            entries = [querying.project_fields(jsonutil.loads_stored(r), fields) for r in rows]
+            entries = [project_fields(jsonutil.loads_stored(r), fields) for r in rows]
             content = jsonutil.dumps({"data": entries})
         else:
             content = ('{"data":[' + ",".join(rows) + "]}").encode()
         return expose(raw_json_response(content, 200, headers), *LIST_EXPOSED)
 
-    def list_query(self) -> tuple[querying.ListQuery, list[str] | None]:
+    def list_query(self) -> tuple[ListQuery, list[str] | None]:
         """The querystring, validated against the declared fields."""
         request: HttpRequest = self.request._request
-        self._params = querying.querystring_params(request.META.get("QUERY_STRING", ""))
+        self._params = querystring_params(request.META.get("QUERY_STRING", ""))
         known = {*DECLARED_FIELDS, *IGNORED_FIELDS}
-        query = querying.parse_list_query(self._params, known)
+        query = parse_list_query(self._params, known)
         query.filters = [f for f in query.filters if f.path[0] not in IGNORED_FIELDS]
         query.sort = [s for s in query.sort if s.path[0] not in IGNORED_FIELDS]
         if not query.sort:
-            query.sort = [querying.Sort("uri", descending=True)]
+            query.sort = [Sort("uri", descending=True)]
         if not any(s.field == "uri" for s in query.sort):
             # URIs are unique: the last sort key that makes pagination exact.
-            query.sort.append(querying.Sort("uri", descending=True))
+            query.sort.append(Sort("uri", descending=True))
         fields = query.fields
         if fields is not None:
             unknown = sorted({f for f in fields if f.split(".")[0] not in known})
@@ -550,7 +556,7 @@ class PermissionsView(ProtocolView):
         return query, fields
 
     @staticmethod
-    def effective_limit(query: querying.ListQuery) -> int:
+    def effective_limit(query: ListQuery) -> int:
         cap = kinto_settings.storage_max_fetch_size
         paginate_by = kinto_settings.paginate_by
         limit = query.limit or paginate_by or cap
@@ -565,9 +571,9 @@ class PermissionsView(ProtocolView):
         except errors.KintoError:
             return 0  # a read-only server that never listed permissions cannot fix one
 
-    def next_page_url(self, query: querying.ListQuery, limit: int, last: dict[str, Any]) -> str:
+    def next_page_url(self, query: ListQuery, limit: int, last: dict[str, Any]) -> str:
         offset = (query.token or {}).get("offset", 0) + limit
-        token = querying.encode_token(querying.token_object(last, query.sort), offset)
+        token = encode_token(token_object(last, query.sort), offset)
         params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
         params += [("_limit", str(limit)), ("_token", token)]
         return f"{application_url(self.request._request, '/permissions')}?{urlencode(params)}"

@@ -13,7 +13,7 @@ from kinto_django.core.api.responses import (
     timestamp_headers,
 )
 from kinto_django.core.api.viewsets.retrieve import ObjectMixin
-from kinto_django.core.query import querying
+from kinto_django.core.query.params import querystring_params
 
 
 class DestroyMixin(ObjectMixin):
@@ -23,7 +23,7 @@ class DestroyMixin(ObjectMixin):
         self.check_parent_before_authorization()
         obj = self.require_existing_or_readable_list("write")
         self.read_preconditions()
-        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
         forced = None
         for key, value in params:
             if key == "last_modified":

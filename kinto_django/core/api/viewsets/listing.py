@@ -21,8 +21,13 @@ from kinto_django.core.api.responses import (
 )
 from kinto_django.core.api.viewsets.caching import CacheHeadersMixin
 from kinto_django.core.api.viewsets.preconditions import PreconditionsMixin
-from kinto_django.core.query import querying
+from kinto_django.core.query import ListQuery, parse_list_query
+from kinto_django.core.query.fields import project_fields
+from kinto_django.core.query.filters import apply_filters
+from kinto_django.core.query.params import querystring_params
+from kinto_django.core.query.sorting import after_token, sort_expressions
 from kinto_django.core.query.sql import object_json_expression
+from kinto_django.core.query.tokens import encode_token, parse_token, server_nonce, token_object
 from kinto_django.permissions import service as permissions
 
 
@@ -31,10 +36,10 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
 
     known_fields: ClassVar[set[str] | None] = None
 
-    def list_query(self) -> querying.ListQuery:
-        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+    def list_query(self) -> ListQuery:
+        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
         self._params = params
-        return querying.parse_list_query(params, self.known_fields)
+        return parse_list_query(params, self.known_fields)
 
     def visible_queryset(self, permission: str):
         """The list as the caller may see (read) or delete (write) it; denies otherwise."""
@@ -51,7 +56,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             return queryset.none()
         raise self.deny()
 
-    def effective_limit(self, query: querying.ListQuery) -> int:
+    def effective_limit(self, query: ListQuery) -> int:
         cap = kinto_settings.storage_max_fetch_size
         paginate_by = kinto_settings.paginate_by
         limit = query.limit or paginate_by or cap
@@ -59,19 +64,17 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             limit = min(limit, paginate_by)
         return min(limit, cap)
 
-    def ordered_page(self, queryset, query: querying.ListQuery):
-        queryset = querying.apply_filters(queryset, query.filters)
+    def ordered_page(self, queryset, query: ListQuery):
+        queryset = apply_filters(queryset, query.filters)
         if query.token is not None:
-            queryset = queryset.filter(
-                querying.after_token(query.sort, query.token["last_object"])
-            )
-        return queryset.order_by(*querying.sort_expressions(query.sort))
+            queryset = queryset.filter(after_token(query.sort, query.token["last_object"]))
+        return queryset.order_by(*sort_expressions(query.sort))
 
-    def next_page_url(self, query: querying.ListQuery, limit: int, last: dict[str, Any]) -> str:
+    def next_page_url(self, query: ListQuery, limit: int, last: dict[str, Any]) -> str:
         offset = (query.token or {}).get("offset", 0) + limit
-        token = querying.encode_token(querying.token_object(last, query.sort), offset)
+        token = encode_token(token_object(last, query.sort), offset)
         if self.request.method == "DELETE":
-            nonce = querying.parse_token(token)["nonce"]
+            nonce = parse_token(token)["nonce"]
             cache.set(
                 f"kinto:token:{nonce}", True, kinto_settings.pagination_token_validity_seconds
             )
@@ -84,7 +87,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         path = request.path[len(root) :] if request.path.startswith(root) else request.path
         return f"{application_url(request, path)}?{urlencode(params)}"
 
-    def list_headers(self, list_timestamp: int, query: querying.ListQuery) -> dict[str, str]:
+    def list_headers(self, list_timestamp: int, query: ListQuery) -> dict[str, str]:
         headers = {**timestamp_headers(list_timestamp), **self.cache_headers()}
         if query.deprecated_to:
             from kinto_django.core.api.middleware.headers import alert_header
@@ -105,7 +108,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         if not query.includes_tombstones:
             queryset = queryset.alive()
         if head:
-            total = querying.apply_filters(queryset, query.filters).filter(deleted=False).count()
+            total = apply_filters(queryset, query.filters).filter(deleted=False).count()
             headers["Total-Objects"] = headers["Total-Records"] = str(total)
             response = HttpResponse(status=200, content_type="application/json", headers=headers)
             return expose(response, *LIST_EXPOSED, "Total-Objects", "Total-Records")
@@ -118,7 +121,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             if has_more:
                 headers["Next-Page"] = self.next_page_url(query, limit, objs[limit - 1].as_data())
             if query.fields:
-                objects = [querying.project_fields(o, query.fields) for o in objects]
+                objects = [project_fields(o, query.fields) for o in objects]
             content = jsonutil.dumps({"data": objects})
             return expose(raw_json_response(content, 200, headers), *LIST_EXPOSED)
         # The database renders each object to JSON: no per-row work in Python. The page is
@@ -127,7 +130,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         window = page.values("row_id")[: limit + 1]
         rows = list(
             self.model.objects.filter(row_id__in=window)
-            .order_by(*querying.sort_expressions(query.sort))
+            .order_by(*sort_expressions(query.sort))
             .annotate(body=object_json_expression())
             .values_list("body", flat=True)
         )
@@ -137,9 +140,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             last = jsonutil.loads_stored(rows[-1])
             headers["Next-Page"] = self.next_page_url(query, limit, last)
         if query.fields:
-            objects = [
-                querying.project_fields(jsonutil.loads_stored(r), query.fields) for r in rows
-            ]
+            objects = [project_fields(jsonutil.loads_stored(r), query.fields) for r in rows]
             content = jsonutil.dumps({"data": objects})
         else:
             content = ('{"data":[' + ",".join(rows) + "]}").encode()
@@ -150,7 +151,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         query = self.list_query()
         if query.token is not None:
             nonce = query.token.get("nonce", "")
-            if not querying.server_nonce(nonce) or not cache.get(f"kinto:token:{nonce}"):
+            if not server_nonce(nonce) or not cache.get(f"kinto:token:{nonce}"):
                 raise errors.invalid(
                     "querystring", None, "_token was already used or has expired."
                 )

@@ -14,7 +14,8 @@ from kinto_django.core.api.viewsets.envelope import EnvelopeMixin
 from kinto_django.core.api.viewsets.preconditions import PreconditionsMixin
 from kinto_django.core.api.viewsets.resource import WRITE_METHODS
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.query import querying
+from kinto_django.core.query.fields import project_fields
+from kinto_django.core.query.params import querystring_params
 
 
 class ObjectMixin(PreconditionsMixin, CacheHeadersMixin, EnvelopeMixin):
@@ -65,14 +66,14 @@ class RetrieveMixin(ObjectMixin):
 
     def retrieve(self) -> HttpResponse:
         obj = self.require_existing_or_readable_list("read")
-        params = querying.querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
         fields = next(([f for f in v.split(",") if f] for k, v in params if k == "_fields"), None)
         self.read_preconditions()
         if obj is None:
             raise self.not_found()
         self.check_object_preconditions(obj, is_read=True)
         # `_fields` narrows `data` only; `permissions` is unaffected (spec/03).
-        data = querying.project_fields(obj.public_data(), fields) if fields else None
+        data = project_fields(obj.public_data(), fields) if fields else None
         response = self.object_response(obj, data=data)
         for name, value in self.cache_headers().items():
             response[name] = value
