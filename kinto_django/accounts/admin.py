@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from kinto_django.accounts.models import Account
-from kinto_django.core.admin.resources import ResourceAdmin, ResourceForm
+from kinto_django.core.admin.forms import ResourceForm
+from kinto_django.core.admin.resources import ResourceAdmin
 
 
 class AccountForm(ResourceForm):

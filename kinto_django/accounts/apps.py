@@ -34,12 +34,12 @@ class AccountsConfig(AppConfig):
         from kinto_django.accounts.policy import AccountPolicy
         from kinto_django.accounts.viewsets import accounts_enabled
         from kinto_django.core.api import capabilities
-        from kinto_django.core.backup import dump
+        from kinto_django.core.backup import kinds
         from kinto_django.permissions.auth import register_policy
 
         register_policy(AccountPolicy())
         # Password hashes are secrets: backups hold accounts only when asked to.
-        dump.register(
+        kinds.register(
             "account",
             option="accounts",
             help="Include accounts, with their password hashes (secrets: protect the file).",

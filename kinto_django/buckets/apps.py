@@ -28,11 +28,11 @@ class BucketsConfig(AppConfig):
         from kinto_django.buckets.default_bucket import default_bucket_enabled, user_bucket
         from kinto_django.buckets.models import drop_removed_members
         from kinto_django.core.api import capabilities
-        from kinto_django.core.backup import dump
+        from kinto_django.core.backup import kinds
         from kinto_django.core.signals import principals_removed
 
         principals_removed.connect(drop_removed_members, dispatch_uid="kinto-group-members")
-        dump.register("group", restored=restore_memberships)
+        kinds.register("group", restored=restore_memberships)
 
         capabilities.register(
             capabilities.Feature(

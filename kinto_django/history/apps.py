@@ -14,7 +14,7 @@ class HistoryConfig(AppConfig):
         from kinto_django import jsonutil
         from kinto_django.core import timestamps
         from kinto_django.core.api import capabilities
-        from kinto_django.core.backup import dump
+        from kinto_django.core.backup import kinds
         from kinto_django.core.signals import resource_written
         from kinto_django.history import checks  # noqa: F401  (registers the system checks)
         from kinto_django.history.recording import (
@@ -26,7 +26,7 @@ class HistoryConfig(AppConfig):
 
         resource_written.connect(record_changes, dispatch_uid="kinto-history")
         # Backups hold the history only when asked (`kinto_backup --history`).
-        dump.register(
+        kinds.register(
             "history",
             option="history",
             help="Include the history entries of the buckets.",

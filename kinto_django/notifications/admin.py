@@ -8,7 +8,9 @@ from django.contrib import admin
 from django.db.models import Count, Min, QuerySet
 from django.http import HttpRequest
 
-from kinto_django.core.admin.resources import ReadOnlyAdmin, pretty_json, search_json
+from kinto_django.core.admin.forms import pretty_json
+from kinto_django.core.admin.resources import ReadOnlyAdmin
+from kinto_django.core.admin.search import search_json
 from kinto_django.notifications.models import OutboxEntry
 
 

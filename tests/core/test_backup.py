@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from kinto_django.core import signals
 from kinto_django.core.api.flush import flush_everything
-from kinto_django.core.backup import dump, restore
+from kinto_django.core.backup import dump, kinds, restore
 from tests.conftest import Api
 
 ADMIN = ("admin", "admin-pw")
@@ -619,7 +619,7 @@ def test_damaged_files_are_refused_at_their_first_bad_line(good, tmp_path, chang
 
 
 def stored(kind: str) -> Any:
-    return next(k.model for k in dump.installed_kinds() if k.name == kind).objects.all()
+    return next(k.model for k in kinds.installed_kinds() if k.name == kind).objects.all()
 
 
 def test_a_deleted_parent_in_the_file_is_refused(good, tmp_path):
@@ -831,8 +831,8 @@ def test_standard_output(db, tmp_path):
 
 
 def test_types_with_undeclared_columns_are_left_out(db, monkeypatch):
-    monkeypatch.delitem(dump._registered, "history")
-    names = [kind.name for kind in dump.installed_kinds()]
+    monkeypatch.delitem(kinds._registered, "history")
+    names = [kind.name for kind in kinds.installed_kinds()]
     assert names[:2] == ["account", "bucket"] and "record" in names
     assert "history" not in names  # `read_principals` would not be declared
 
@@ -848,7 +848,7 @@ def test_a_registered_type_with_its_own_columns_round_trips(
     history = "/buckets/shop/history?_since=0"
     before = [server.get(history), server.get(history, user=ANA), server.head(history)]
     assert before[0].status == 200 and before[0].data
-    assert dump._registered["history"].option == "history"
+    assert kinds._registered["history"].option == "history"
     path = run_backup(tmp_path, "--tombstones", "--accounts", "--history")
     flush_everything()
     run_restore(path)

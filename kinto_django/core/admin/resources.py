@@ -2,26 +2,22 @@
 `ResourceAdmin` (or `ReadOnlyResourceAdmin`) subclass of a few lines.
 
 Lists are searchable by id and by text inside the JSON data, filtered by parent and by
-tombstone. Every change goes through `kinto_django.core.actions` like an API write (scope locks,
-validation, timestamps, ACLs, events), as the principal `django:<username>` (the user id the
-`django` authentication policy gives the same staff user): with `explicit_permissions` on,
-that principal is added to the `write` ACL of what the operator writes, as for any writer.
-The write runs while the form is validated, in a savepoint: a refusal (invalid id, schema,
-members...) becomes a form error and leaves nothing behind.
-"""
+tombstone. Every change goes through `kinto_django.core.actions` like an API write (scope
+locks, validation, timestamps, ACLs, events), as the principal `django:<username>` (the user
+id the `django` authentication policy gives the same staff user): with `explicit_permissions`
+on, that principal is added to the `write` ACL of what the operator writes, as for any
+writer (see `writes`)."""
 
 from __future__ import annotations
 
 import datetime
-import json
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
-from django.db.models import Func, Q, TextField
+from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html
 from guardian.admin import (
@@ -30,297 +26,16 @@ from guardian.admin import (
     GuardedModelAdmin,
 )
 
-from kinto_django import errors, jsonutil
-from kinto_django.conf import kinto_settings
-from kinto_django.core import actions, chain, timestamps
+from kinto_django.core import actions, chain
+from kinto_django.core.admin.filters import TombstoneFilter, ancestor_filters, descendants
+from kinto_django.core.admin.forms import ResourceForm, pretty_json
+from kinto_django.core.admin.search import search_json
+from kinto_django.core.admin.writes import checked_acls, locked_row, run_write
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.validation import check_principal
-from kinto_django.errors import KintoError
 from kinto_django.permissions import service as permissions
 
-T = TypeVar("T")
-# How many parents a list filter offers (the search box finds the others).
-MAX_FILTER_CHOICES = 200
 SERVER_FIELDS = ("id", "last_modified")
-
-
-def admin_identity(request: HttpRequest) -> permissions.Identity:
-    """The staff user as a Kinto principal, with its groups: `django:<username>`."""
-    return permissions.identity_for_user_id(f"django:{request.user.get_username()}")
-
-
-def run_write(
-    request: HttpRequest,
-    model: type[ResourceModel],
-    parent: ResourceModel | None,
-    write: Callable[[ActionContext], T],
-) -> T:
-    """Run `write` as an API write of `model` in `parent` would run: its scopes locked first,
-    in a savepoint, the events sent once the admin's transaction commits."""
-    ctx = ActionContext(admin_identity(request))
-    with transaction.atomic():
-        timestamps.enter_write()
-        timestamps.lock_write(model.resource_name, parent)
-        result = write(ctx)
-        ctx.events.send_on_commit()
-    return result
-
-
-def locked_row(model: type[ResourceModel], pk: int) -> ResourceModel | None:
-    """The live row, locked until commit (None when it was deleted meanwhile)."""
-    row = model.objects.select_for_update().filter(pk=pk).first()
-    return row if row is not None and not row.deleted else None
-
-
-def form_errors(error: KintoError) -> ValidationError:
-    """A refusal of the actions as form errors: the id field, `permissions`, or `data`."""
-    if not isinstance(error.details, list):
-        return ValidationError(error.message or error.error)
-    by_field: dict[str | None, list[str]] = {}
-    for detail in error.details:
-        name = str(detail.get("name") or "")
-        if detail.get("location") == "path":
-            field = "object_id"
-        elif name.startswith("permissions"):
-            field = "permissions"
-        else:
-            field = "data"
-        by_field.setdefault(field, []).append(errors.validation_message([detail]))
-    return ValidationError(by_field)
-
-
-def checked_acls(model: type[ResourceModel], acls: dict[str, Any]) -> dict[str, list[str]]:
-    """The `permissions` field as the API checks a body's: known names, lists of principals."""
-    for name, principals in acls.items():
-        if name not in model.acl_names:
-            raise ValidationError(
-                {"permissions": f'"{name}" is not one of {", ".join(model.acl_names)}'}
-            )
-        if not isinstance(principals, list):
-            raise ValidationError({"permissions": f'"{name}" must be a list of principals'})
-        for index, principal in enumerate(principals):
-            try:
-                check_principal(principal, f"permissions.{name}.{index}")
-            except KintoError as error:
-                raise form_errors(error) from None
-    return acls
-
-
-def pretty_json(value: Any) -> str:
-    """Indented JSON, keys in their stored order, non-ASCII characters as they are."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-class JSONObjectField(forms.CharField):
-    """A JSON object edited as indented text; bounded like a request body."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault(
-            "widget",
-            forms.Textarea(attrs={"rows": 14, "cols": 100, "style": "font-family: monospace"}),
-        )
-        super().__init__(strip=True, **kwargs)
-
-    def prepare_value(self, value: Any) -> Any:
-        return pretty_json(value) if isinstance(value, (dict, list)) else value
-
-    def to_python(self, value: Any) -> dict[str, Any]:
-        if isinstance(value, dict):
-            return value
-        text = super().to_python(value)
-        if not text:
-            return {}
-        try:
-            parsed = jsonutil.loads(text)
-        except jsonutil.JSONInputError as error:
-            raise ValidationError(f"Invalid JSON: {error}", code="invalid") from None
-        if not isinstance(parsed, dict):
-            raise ValidationError("Enter a JSON object ({...}).", code="invalid")
-        problem = jsonutil.check_structure(parsed, kinto_settings.max_json_depth)
-        if problem:
-            raise ValidationError(problem, code="invalid")
-        return parsed
-
-
-class ResourceForm(forms.ModelForm):
-    """Create or edit one object; `ResourceAdmin.get_form` sets `model_admin` and `request`."""
-
-    data = JSONObjectField(required=False, help_text="The object's JSON data.")
-    permissions = JSONObjectField(
-        required=False,
-        label="Permissions",
-        help_text='ACLs, e.g. {"read": ["system.Everyone"], "write": ["account:ana"]}.',
-    )
-    # The version the operator edited: a later change by someone else is not overwritten.
-    seen_last_modified = forms.IntegerField(required=False, widget=forms.HiddenInput)
-
-    model_admin: ClassVar[ResourceAdmin]
-    request: ClassVar[HttpRequest]
-    saved: ResourceModel | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        obj, model = self.instance, self._meta.model
-        if obj.pk is not None:
-            self.initial["data"] = self.model_admin.visible_data(obj)
-            acls = permissions.object_permissions(obj)
-            self.initial["permissions"] = {n: acls[n] for n in model.acl_names if n in acls}
-            self.initial["seen_last_modified"] = obj.last_modified
-        if "object_id" in self.fields:
-            self.fields["object_id"].required = False
-            self.fields["object_id"].help_text = "Leave empty for a generated id."
-        parent_field = self.fields.get(model.parent_field or "")
-        if parent_field is not None:
-            parent_model = model._meta.get_field(model.parent_field).related_model
-            parent_field.queryset = parent_choices(parent_model)
-            parent_field.label_from_instance = lambda parent: parent.uri
-
-    def _post_clean(self) -> None:
-        """Write through the actions now, so that their refusals are this form's errors."""
-        if self.errors:
-            return
-        try:
-            self.saved = self.model_admin.write_form(self.request, self.instance, self)
-        except KintoError as error:
-            self._update_errors(form_errors(error))
-        except ValidationError as error:
-            self._update_errors(error)
-
-    def save(self, commit: bool = True) -> ResourceModel:
-        """The object the actions wrote (the form itself saves nothing)."""
-        return self.saved
-
-    def save_m2m(self) -> None:
-        pass
-
-
-def parent_choices(parent_model: type[ResourceModel]) -> models.QuerySet:
-    """Live objects that can hold new children, with their own parents for their URIs."""
-    above = [lookup for _, lookup in chain.ancestor_lookups(parent_model)]
-    ordering = [f"{name}__object_id" for name in reversed(above)]
-    return parent_model.objects.alive().select_related(*above).order_by(*ordering, "object_id")
-
-
-class JSONText(Func):
-    """The data as text for searching, without some top-level keys (account passwords)."""
-
-    output_field = TextField()
-
-    def __init__(self, expression: Any, hidden: Iterable[str] = ()) -> None:
-        super().__init__(expression)
-        self.hidden = tuple(hidden)
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        sql, params = compiler.compile(self.get_source_expressions()[0])
-        params = list(params)
-        for key in self.hidden:
-            if connection.vendor == "postgresql":
-                sql, params = f"({sql} - %s)", [*params, key]
-            else:
-                sql, params = f"json_remove({sql}, %s)", [*params, f'$."{key}"']
-        if connection.vendor == "postgresql":
-            return f"({sql})::text", params
-        return f"CAST({sql} AS text)", params
-
-
-def json_spellings(term: str) -> set[str]:
-    """The ways `term` may appear in stored JSON text (raw, escaped, ASCII-escaped)."""
-    return {term, json.dumps(term, ensure_ascii=False)[1:-1], json.dumps(term)[1:-1]}
-
-
-def search_json(
-    queryset: models.QuerySet,
-    search_term: str,
-    json_field: str,
-    text_field: str,
-    hidden_keys: Iterable[str] = (),
-) -> models.QuerySet:
-    """Rows whose `text_field` or JSON text (but for `hidden_keys`) contains the term, on
-    SQLite and PostgreSQL alike (the JSON cast to text)."""
-    term = search_term.strip()
-    if not term:
-        return queryset
-    condition = Q(**{f"{text_field}__icontains": term})
-    for spelling in json_spellings(term):
-        condition |= Q(searched_text__icontains=spelling)
-    queryset = queryset.annotate(searched_text=JSONText(json_field, hidden_keys))
-    return queryset.filter(condition)
-
-
-class TombstoneFilter(admin.SimpleListFilter):
-    """Live objects by default; tombstones (deleted) on request."""
-
-    title = "state"
-    parameter_name = "state"
-    CHOICES = ((None, "Live"), ("deleted", "Tombstones"), ("all", "All"))
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(value, label) for value, label in self.CHOICES if value]
-
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
-        for value, label in self.CHOICES:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string(
-                    {self.parameter_name: value} if value else {}, [self.parameter_name]
-                ),
-                "display": label,
-            }
-
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
-        if self.value() == "all":
-            return queryset
-        return queryset.filter(deleted=self.value() == "deleted")
-
-
-def ancestor_filters(model: type[ResourceModel]) -> list[type[admin.SimpleListFilter]]:
-    """One list filter per level above `model` (bucket, then collection for records)."""
-    return [
-        parent_filter(ancestor, lookup)
-        for ancestor, lookup in reversed(chain.ancestor_lookups(model))
-    ]
-
-
-def parent_filter(parent_model: type[ResourceModel], lookup: str) -> type[admin.SimpleListFilter]:
-    name = parent_model.resource_name
-
-    class ParentFilter(admin.SimpleListFilter):
-        title = name
-        parameter_name = name
-
-        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[int, str]]:
-            parents = parent_choices(parent_model)
-            # Narrowed to the selected ancestor (a bucket's collections).
-            for ancestor in chain.parent_models(parent_model):
-                selected = request.GET.get(ancestor.resource_name)
-                if selected and selected.isdigit():
-                    parents = parents.filter(
-                        **{ancestor_lookup(parent_model, ancestor): int(selected)}
-                    )
-            return [(p.pk, p.uri) for p in parents[:MAX_FILTER_CHOICES]]
-
-        def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
-            value = self.value()
-            if value and value.isdigit():
-                return queryset.filter(**{lookup: int(value)})
-            return queryset
-
-    return ParentFilter
-
-
-def ancestor_lookup(model: type[ResourceModel], ancestor: type[ResourceModel]) -> str:
-    return dict(chain.ancestor_lookups(model))[ancestor]
-
-
-def descendants(
-    model: type[ResourceModel], prefix: str = ""
-) -> Iterator[tuple[type[ResourceModel], str]]:
-    """Types below `model` and the lookup from each to it (what a deletion purges)."""
-    for child in actions.children_of(model):
-        lookup = f"{child.parent_field}__{prefix}" if prefix else child.parent_field
-        yield child, lookup
-        yield from descendants(child, lookup)
 
 
 def display_time(milliseconds: int) -> str:

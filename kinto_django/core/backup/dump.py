@@ -15,160 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
-import json
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TextIO
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from django.db import connection, models, transaction
 
-from kinto_django import errors, jsonutil
-from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types
+from kinto_django import jsonutil
+from kinto_django.core.backup.kinds import CHUNK_SIZE, FORMAT, VERSION, Kind, installed_kinds
+from kinto_django.core.backup.progress import Progress
+from kinto_django.core.backup.sql import bucket_filter, chain_joins, json_text, qn
+from kinto_django.core.models import ListTimestamp, resource_types
 from kinto_django.permissions import service as permissions
-
-FORMAT = "kinto-backup"
-VERSION = 1
-# Objects read (and ACLs fetched) per query; also the restore's unit of work.
-CHUNK_SIZE = 1000
-# Engine columns every resource table has; others must be declared with `register(fields=)`.
-ENGINE_COLUMNS = {"row_id", "object_id", "data", "last_modified", "deleted"}
-# The kind that the `--bucket` option selects, with everything below it.
-BUCKET = "bucket"
-
-
-@dataclass(frozen=True)
-class KindOptions:
-    """How one resource type is backed up and restored (see `register`)."""
-
-    option: str | None = None
-    help: str = ""
-    fields: tuple[str, ...] = ()
-    check: Callable[[dict[str, Any]], str | None] | None = None
-    restored: Callable[[type[ResourceModel], list[ResourceModel]], None] | None = None
-    # Django's JSONField writes `json.dumps` text, which SQLite keeps as it is.
-    json_text: Callable[[Any], str] = json.dumps
-
-
-_registered: dict[str, KindOptions] = {}
-
-
-def register(
-    resource_name: str,
-    *,
-    option: str | None = None,
-    help: str = "",
-    fields: tuple[str, ...] = (),
-    check: Callable[[dict[str, Any]], str | None] | None = None,
-    restored: Callable[[type[ResourceModel], list[ResourceModel]], None] | None = None,
-    json_text: Callable[[Any], str] = json.dumps,
-) -> None:
-    """Declare how a resource type is backed up (call from the app's `ready()`).
-
-    - `option`: the type is left out unless `kinto_backup --<option>` asks for it (`help`
-      describes the flag), e.g. accounts, whose data holds password hashes, or history.
-    - `fields`: model columns besides the engine's, carried in each line's `fields`; a type
-      with undeclared columns is not backed up at all (its lines could not be restored).
-    - `check(data)`: why an object's data cannot be restored (None when it can); the
-      default runs the model's `validate_data`, which must then have no side effect.
-    - `restored(model, objects)`: upkeep after a chunk of objects was written, instead of
-      calling `on_saved()` once per live object (e.g. group memberships in a few queries).
-    - `json_text(value)`: the text of JSON columns as the type's own writes store it
-      (default: `json.dumps`, as Django's JSONField); SQLite keeps that text and lists
-      rendered from it, so restored rows must use the same to read back byte for byte.
-    """
-    _registered[resource_name] = KindOptions(
-        option, help, tuple(fields), check, restored, json_text
-    )
-
-
-def parent_model(model: type[ResourceModel]) -> type[ResourceModel] | None:
-    if not model.parent_field:
-        return None
-    return model._meta.get_field(model.parent_field).related_model
-
-
-def ancestry(model: type[ResourceModel]) -> list[type[ResourceModel]]:
-    """The parent types from the root down (`[Bucket, Collection]` for records)."""
-    chain: list[type[ResourceModel]] = []
-    parent = parent_model(model)
-    while parent is not None:
-        chain.insert(0, parent)
-        parent = parent_model(parent)
-    return chain
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A resource type as the backup sees it."""
-
-    model: type[ResourceModel]
-    options: KindOptions = field(default_factory=KindOptions)
-
-    @property
-    def name(self) -> str:
-        return self.model.resource_name
-
-    @functools.cached_property
-    def parents(self) -> list[type[ResourceModel]]:
-        return ancestry(self.model)
-
-    @functools.cached_property
-    def parent_names(self) -> list[str]:
-        return [parent.resource_name for parent in self.parents]
-
-    @property
-    def has_upkeep(self) -> bool:
-        """Whether restored objects need `after_restore` (memberships, caches…)."""
-        return (
-            self.options.restored is not None or self.model.on_saved is not ResourceModel.on_saved
-        )
-
-    def check(self, data: dict[str, Any]) -> str | None:
-        """Why `data` cannot be restored as an object of this kind, or None."""
-        if self.options.check is not None:
-            return self.options.check(data)
-        try:
-            self.model.validate_data(data, parent=None, old=None)
-        except errors.KintoError as error:
-            return error.message or "invalid data"
-        return None
-
-    def after_restore(self, objects: list[ResourceModel]) -> None:
-        """Derived state of objects just written (memberships, caches), per chunk."""
-        if self.options.restored is not None:
-            self.options.restored(self.model, objects)
-        else:
-            for obj in objects:
-                if not obj.deleted:
-                    obj.on_saved()
-
-
-def installed_kinds() -> list[Kind]:
-    """Every resource type that can be backed up, parents first, then by name."""
-    found = []
-    for model in resource_types():
-        options = _registered.get(model.resource_name, KindOptions())
-        columns = {f.name for f in model._meta.concrete_fields} - ENGINE_COLUMNS
-        columns -= {model.parent_field} if model.parent_field else set()
-        if columns - set(options.fields):
-            continue
-        found.append(Kind(model, options))
-    return sorted(found, key=lambda kind: (len(kind.parents), kind.name))
-
-
-def optional_flags() -> dict[str, str]:
-    """`--<option>` flags of opt-in kinds → their help text."""
-    return {
-        kind.options.option: kind.options.help or f"include {kind.name} objects"
-        for kind in installed_kinds()
-        if kind.options.option
-    }
-
-
-# Snapshot --------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -213,103 +71,6 @@ def snapshot() -> Iterator[Any]:
 
 
 # SQL of a kind ---------------------------------------------------------------------------
-
-
-def qn(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def chain_joins(model: type[ResourceModel], alias: str = "t") -> tuple[str, list[str]]:
-    """JOIN clauses from `alias` (a `model` row) up to the root, and the id columns of its
-    ancestors from the root down (`a0.object_id`, `a1.object_id`)."""
-    chain = ancestry(model)
-    joins: list[str] = []
-    child_alias, child_model = alias, model
-    for depth in range(len(chain) - 1, -1, -1):
-        parent = chain[depth]
-        parent_alias = f"a{depth}"
-        fk = child_model._meta.get_field(child_model.parent_field).column
-        joins.append(
-            f"JOIN {qn(parent._meta.db_table)} {parent_alias} "
-            f"ON {parent_alias}.row_id = {child_alias}.{qn(fk)}"
-        )
-        child_alias, child_model = parent_alias, parent
-    return " ".join(joins), [f"a{depth}.object_id" for depth in range(len(chain))]
-
-
-def json_text(column: str, vendor: str) -> str:
-    """A JSON column selected as text, decoded by `jsonutil` on both databases (exact
-    integers of any size; psycopg would decode jsonb with the standard library)."""
-    return f"{column}::text" if vendor == "postgresql" else column
-
-
-def bucket_filter(
-    kind_model: type[ResourceModel], alias: str, buckets: list[str] | None
-) -> tuple[str, list[str]] | None:
-    """A condition keeping only rows in the selected buckets (and the params), or None."""
-    if buckets is None:
-        return None
-    chain = [*ancestry(kind_model), kind_model]
-    if chain[0].resource_name != BUCKET:
-        return None
-    column = "a0.object_id" if len(chain) > 1 else f"{alias}.object_id"
-    return f"{column} IN ({', '.join(['%s'] * len(buckets))})", list(buckets)
-
-
-# Writing ---------------------------------------------------------------------------------
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent on anything else."""
-
-    REDRAW_SECONDS = 0.2
-
-    def __init__(self, stream: TextIO | None, label: str, total: int | None = None) -> None:
-        self.stream = stream if stream is not None and _is_terminal(stream) else None
-        self.label = label
-        self.total = total
-        self.done_count = 0
-        self.started = time.monotonic()
-        self.drawn = 0.0
-
-    def set_total(self, total: int) -> None:
-        """The count to reach; the rate is measured from now on."""
-        self.total = total
-        self.started = time.monotonic()
-
-    def advance(self, count: int) -> None:
-        self.done_count += count
-        if self.stream is not None and time.monotonic() - self.drawn >= self.REDRAW_SECONDS:
-            self.draw()
-
-    def draw(self) -> None:
-        assert self.stream is not None
-        self.drawn = time.monotonic()
-        rate = self.done_count / max(self.drawn - self.started, 1e-6)
-        if self.total:
-            share = min(self.done_count / self.total, 1.0)
-            bar = "#" * int(share * 30)
-            text = (
-                f"\r{self.label} [{bar:<30}] {share:6.1%} "
-                f"{self.done_count}/{self.total} ({rate:,.0f}/s)"
-            )
-        else:
-            text = f"\r{self.label} {self.done_count} ({rate:,.0f}/s)"
-        self.stream.write(text)
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.stream is not None:
-            self.draw()
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 @dataclass
@@ -532,10 +293,3 @@ def _stream(db: Any, sql: str, params: list[Any], chunk_size: int) -> Iterator[l
             yield rows
     finally:
         cursor.close()
-
-
-def stderr_progress(label: str, quiet: bool, stream: TextIO | None = None) -> Progress:
-    """The progress bar of a command: on its stderr when that is a terminal (a command's
-    `OutputWrapper` is unwrapped: it would end every redraw with a newline)."""
-    target = getattr(stream, "_out", stream) or sys.stderr
-    return Progress(None if quiet else target, label)

@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 from django.core.management.base import BaseCommand, CommandError
 
 from kinto_django.core.backup import dump
+from kinto_django.core.backup.kinds import BUCKET, installed_kinds, optional_flags
+from kinto_django.core.backup.progress import stderr_progress
 
 
 class Command(BaseCommand):
@@ -45,7 +47,7 @@ class Command(BaseCommand):
             help="Keep deleted objects, so that restored lists still tell syncing clients "
             "about deletions.",
         )
-        for option, text in dump.optional_flags().items():
+        for option, text in optional_flags().items():
             parser.add_argument(f"--{option}", action="store_true", help=text)
         parser.add_argument("--quiet", action="store_true", help="No progress bar and no summary.")
 
@@ -53,9 +55,9 @@ class Command(BaseCommand):
         buckets = options["buckets"]
         if buckets is not None:
             self.check_buckets(buckets)
-        include = {option for option in dump.optional_flags() if options.get(option)}
+        include = {option for option in optional_flags() if options.get(option)}
         to_stdout = options["output"] == "-"
-        progress = dump.stderr_progress("Backup", options["quiet"], self.stderr)
+        progress = stderr_progress("Backup", options["quiet"], self.stderr)
         with self.destination(options["output"]) as raw:
             stream: BinaryIO = (
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
@@ -83,8 +85,8 @@ class Command(BaseCommand):
             (self.stderr if to_stdout else self.stdout).write(summary)
 
     def check_buckets(self, buckets: list[str]) -> None:
-        kinds = {kind.name: kind for kind in dump.installed_kinds()}
-        model = kinds[dump.BUCKET].model
+        kinds = {kind.name: kind for kind in installed_kinds()}
+        model = kinds[BUCKET].model
         found = set(
             model.objects.filter(object_id__in=buckets).values_list("object_id", flat=True)
         )

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kinto_django.core.backup import dump, restore
+from kinto_django.core.backup import restore
+from kinto_django.core.backup.lines import BackupFileError
+from kinto_django.core.backup.progress import stderr_progress
 
 
 class Command(BaseCommand):
@@ -43,12 +45,12 @@ class Command(BaseCommand):
                 path,
                 on_conflict=options["on_conflict"],
                 dry_run=options["dry_run"],
-                progress=dump.stderr_progress("Restore", quiet, self.stderr),
-                validation_progress=dump.stderr_progress("Validate", quiet, self.stderr),
+                progress=stderr_progress("Restore", quiet, self.stderr),
+                validation_progress=stderr_progress("Validate", quiet, self.stderr),
             )
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror or error}") from None
-        except restore.BackupFileError as error:
+        except BackupFileError as error:
             raise CommandError(f"{path}, {error}. Nothing was restored.") from None
         except restore.RestoreError as error:
             raise CommandError(f"{path}: {error}\nNothing was restored.") from None
