@@ -33,7 +33,7 @@ class AccountsConfig(AppConfig):
         from kinto_django.accounts import checks  # noqa: F401  (registers the system checks)
         from kinto_django.accounts.policy import AccountPolicy
         from kinto_django.accounts.viewsets import accounts_enabled
-        from kinto_django.core.api import capabilities
+        from kinto_django.core import capabilities
         from kinto_django.core.backup import kinds
         from kinto_django.permissions.auth import register_policy
 

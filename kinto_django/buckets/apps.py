@@ -27,7 +27,7 @@ class BucketsConfig(AppConfig):
     def ready(self) -> None:
         from kinto_django.buckets.default_bucket import default_bucket_enabled, user_bucket
         from kinto_django.buckets.models import drop_removed_members
-        from kinto_django.core.api import capabilities
+        from kinto_django.core import capabilities
         from kinto_django.core.backup import kinds
         from kinto_django.core.signals import principals_removed
 

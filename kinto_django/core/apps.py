@@ -10,6 +10,8 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for their side effects: system checks, flush, metrics and permissions
-        # capabilities.
+        # Imported for their side effects: the system checks, and the capabilities of the
+        # flush, metrics and permissions endpoints.
         from kinto_django.core import checks  # noqa: F401
+        from kinto_django.core.api import flush, permissions_endpoint  # noqa: F401
+        from kinto_django.core.observability import metrics  # noqa: F401

@@ -45,7 +45,7 @@ from jsonschema.validators import extend, validator_for
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core.api import capabilities
+from kinto_django.core import capabilities
 
 logger = logging.getLogger(__name__)
 

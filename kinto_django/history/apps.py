@@ -12,8 +12,7 @@ class HistoryConfig(AppConfig):
 
     def ready(self) -> None:
         from kinto_django import jsonutil
-        from kinto_django.core import timestamps
-        from kinto_django.core.api import capabilities
+        from kinto_django.core import capabilities, timestamps
         from kinto_django.core.backup import kinds
         from kinto_django.core.signals import resource_written
         from kinto_django.history import checks  # noqa: F401  (registers the system checks)

@@ -11,8 +11,7 @@ from django.db import transaction
 from django.http import HttpResponse
 
 from kinto_django.conf import plugin_enabled
-from kinto_django.core import chain, timestamps
-from kinto_django.core.api import capabilities
+from kinto_django.core import capabilities, chain, timestamps
 from kinto_django.core.api.responses import json_response
 from kinto_django.core.api.utility import UtilityView
 from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types

@@ -14,7 +14,7 @@ from django.db import connection
 from django.http import HttpResponse
 
 from kinto_django.conf import kinto_settings
-from kinto_django.core.api import capabilities
+from kinto_django.core import capabilities
 from kinto_django.core.api.responses import json_response
 from kinto_django.core.api.utility import UtilityView
 

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 
 from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core.api import capabilities
+from kinto_django.core import capabilities
 from kinto_django.core.api.base import ProtocolView
 from kinto_django.core.api.locations import application_url
 from kinto_django.core.api.responses import http_date, json_response

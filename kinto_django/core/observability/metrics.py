@@ -30,7 +30,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from kinto_django.conf import as_bool, kinto_settings
-from kinto_django.core.api import capabilities
+from kinto_django.core import capabilities
 from kinto_django.core.api.base import ProtocolView
 
 logger = logging.getLogger(__name__)
