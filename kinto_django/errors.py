@@ -15,6 +15,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import HttpResponse
 from redis import exceptions as redis_errors
+from rest_framework import exceptions as drf_exceptions
 
 from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
@@ -178,10 +179,26 @@ def internal_error() -> KintoError:
     )
 
 
+# The errno of the errors DRF raises, by status.
+DRF_ERRNOS = {
+    400: ERRNO.INVALID_PARAMETERS,
+    401: ERRNO.MISSING_AUTH_TOKEN,
+    403: ERRNO.FORBIDDEN,
+    404: ERRNO.MISSING_RESOURCE,
+    405: ERRNO.METHOD_NOT_ALLOWED,
+    406: ERRNO.INVALID_PARAMETERS,
+    415: ERRNO.INVALID_PARAMETERS,
+}
+
+
 def as_kinto_error(exc: BaseException) -> KintoError:
     """Map any exception to the error the client sees (logging unexpected ones)."""
     if isinstance(exc, KintoError):
         return exc
+    if isinstance(exc, drf_exceptions.APIException):
+        # Raised by DRF itself or a host site's authentication class (CSRF failures...).
+        errno = DRF_ERRNOS.get(exc.status_code, ERRNO.UNDEFINED)
+        return KintoError(exc.status_code, errno, str(exc.detail))
     if isinstance(exc, SuspiciousOperation):
         logger.warning("Suspicious request: %s", exc)
         return KintoError(400, ERRNO.INVALID_PARAMETERS, "Bad request", error="Bad Request")

@@ -31,13 +31,13 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from kinto_django.accounts import checks  # noqa: F401  (registers the system checks)
-        from kinto_django.accounts.policy import AccountPolicy
+        from kinto_django.accounts.authentication import AccountAuthentication
         from kinto_django.accounts.viewsets import accounts_enabled
         from kinto_django.core import capabilities
         from kinto_django.core.backup import kinds
-        from kinto_django.permissions.auth import register_policy
+        from kinto_django.permissions.authentication import register_policy
 
-        register_policy(AccountPolicy())
+        register_policy(AccountAuthentication.name, AccountAuthentication)
         # Password hashes are secrets: backups hold accounts only when asked to.
         kinds.register(
             "account",

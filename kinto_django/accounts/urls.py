@@ -1,4 +1,7 @@
 from kinto_django.accounts.viewsets import AccountViewSet
-from kinto_django.core.api.routes import resource_urls
+from kinto_django.core.api.routes import ResourceRouter
 
-urlpatterns = resource_urls(AccountViewSet, "accounts", "accounts/<str:id>", "account")
+router = ResourceRouter()
+router.register(r"accounts", AccountViewSet, "account")
+
+urlpatterns = router.urls

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
+from rest_framework.request import Request
+
 from kinto_django import errors
 from kinto_django.accounts.models import Account
 from kinto_django.conf import kinto_settings
@@ -51,24 +54,24 @@ class AccountViewSet(ResourceViewSet):
         signing_up = status == 201 and not self.identity.authenticated
         return signing_up or super().shows_permissions(acls, status)
 
-    def create(self):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         data = self.read_envelope().get("data") or {}
         if "id" not in data:
             raise errors.invalid("body", "data.id", "data.id in body: Required")
         self.check_account_id(data["id"])
-        return super().create()
+        return super().create(request, *args, **kwargs)
 
-    def upsert(self):
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_account_id(self.object_id)
-        return super().upsert()
+        return super().update(request, *args, **kwargs)
 
     def visible_queryset(self, permission: str):
         if permission == "read" and not self.identity.authenticated:
             raise errors.KintoError(401, errors.ERRNO.UNDEFINED, error="Cannot read accounts.")
         return super().visible_queryset(permission)
 
-    def list_query(self) -> ListQuery:
-        query = super().list_query()
+    def parse_query(self, params: list[tuple[str, str]]) -> ListQuery:
+        query = super().parse_query(params)
         # Password hashes never leave the server, not even through filters, sorts or tokens.
         for flt in query.filters:
             if flt.path[0] in HIDDEN_FIELDS:

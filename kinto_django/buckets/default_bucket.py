@@ -26,8 +26,7 @@ from kinto_django.conf import kinto_settings, plugin_enabled
 from kinto_django.core import actions, timestamps
 from kinto_django.core.api.parsers import read_body
 from kinto_django.core.api.subrequests import dispatch
-from kinto_django.core.context import ActionContext
-from kinto_django.core.events import EventCollector
+from kinto_django.core.context import ActionContext, request_state
 from kinto_django.core.models import ResourceModel
 from kinto_django.permissions.service import Identity, principals_for
 
@@ -36,10 +35,6 @@ ALIAS = "buckets/default"
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 # Request attributes an inner request shares with the outer one.
 SHARED_ATTRIBUTES = (
-    "kinto_identities",
-    "kinto_in_batch",
-    "kinto_batch",
-    "kinto_api_root",
     "user",
     "session",
 )
@@ -122,7 +117,7 @@ class DefaultBucketView(View):
     @classmethod
     def aliased_path(cls, request: HttpRequest, path: str) -> str | None:
         """The real path of an alias path for the caller of `request` (None if anonymous)."""
-        identity = principals_for(request)
+        identity = principals_for(request, request_state(request).identities)
         if not identity.authenticated:
             return None
         subpath = resolve(path).kwargs.get("subpath", "")
@@ -135,7 +130,7 @@ class DefaultBucketView(View):
             return errors.error_response(error)
 
     def alias(self, request: HttpRequest, subpath: str) -> HttpResponse:
-        identity = principals_for(request)
+        identity = principals_for(request, request_state(request).identities)
         if not identity.authenticated:
             raise errors.unauthorized()
         if kinto_settings.readonly:
@@ -155,8 +150,9 @@ class DefaultBucketView(View):
         inner = self.inner_request(request, subpath, bucket_id)
         if not missing(bucket_id, collection_id, wants_bucket, wants_collection):
             return dispatch(inner)
-        context = ActionContext(identity, events(request))
-        in_batch = getattr(request, "kinto_in_batch", False)
+        state = request_state(request)
+        context = ActionContext(identity, state.events)
+        in_batch = state.in_batch
         with transaction.atomic():
             timestamps.enter_write()
             bucket = ensure(context, Bucket, None, bucket_id)
@@ -194,17 +190,8 @@ class DefaultBucketView(View):
         for name in SHARED_ATTRIBUTES:
             if hasattr(request, name):
                 setattr(inner, name, getattr(request, name))
-        inner.kinto_events = events(request)
-        inner.kinto_body = body
+        inner.kinto = request_state(request).for_subrequest(body=body)
         return inner
-
-
-def events(request: HttpRequest) -> EventCollector:
-    """The request's event collector (a batch's, or a new one the inner request shares)."""
-    collector = getattr(request, "kinto_events", None)
-    if collector is None:
-        collector = request.kinto_events = EventCollector()
-    return collector
 
 
 def missing(

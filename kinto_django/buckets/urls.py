@@ -1,6 +1,13 @@
 from kinto_django.buckets.default_bucket import DefaultBucketView, default_bucket_enabled
 from kinto_django.buckets.viewsets import BucketViewSet, CollectionViewSet, GroupViewSet
-from kinto_django.core.api.routes import resource_urls, switched_route
+from kinto_django.core.api.routes import ResourceRouter, switched_route
+
+BUCKET = r"buckets/(?P<bucket_id>[^/]+)"
+
+router = ResourceRouter()
+router.register(r"buckets", BucketViewSet, "bucket")
+router.register(rf"{BUCKET}/collections", CollectionViewSet, "collection")
+router.register(rf"{BUCKET}/groups", GroupViewSet, "group")
 
 default_bucket = DefaultBucketView.as_view()
 
@@ -14,17 +21,5 @@ urlpatterns = [
         default_bucket_enabled,
         "default-bucket-subpath",
     ),
-    *resource_urls(BucketViewSet, "buckets", "buckets/<str:id>", "bucket"),
-    *resource_urls(
-        CollectionViewSet,
-        "buckets/<str:bucket_id>/collections",
-        "buckets/<str:bucket_id>/collections/<str:id>",
-        "collection",
-    ),
-    *resource_urls(
-        GroupViewSet,
-        "buckets/<str:bucket_id>/groups",
-        "buckets/<str:bucket_id>/groups/<str:id>",
-        "group",
-    ),
+    *router.urls,
 ]

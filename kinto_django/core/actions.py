@@ -20,7 +20,7 @@ from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.signals import resource_written
 from kinto_django.permissions import service as permissions
-from kinto_django.permissions.auth import EVERYONE
+from kinto_django.permissions.identity import EVERYONE
 
 SAFE_TIMESTAMP_MAX = 2**53 - 1
 

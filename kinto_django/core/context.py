@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kinto_django.core.events import EventCollector
-from kinto_django.permissions.service import Identity
+from kinto_django.permissions.identity import Identity
 
 
 @dataclass
@@ -36,3 +37,47 @@ class BatchState:
     def forget(self) -> None:
         self.parents.clear()
         self.locked_scopes.clear()
+
+
+@dataclass
+class RequestState:
+    """What the engine keeps about one HTTP request, in one place (`request.kinto`).
+
+    The sub-requests a request runs in-process (a batch's, the real request behind
+    `/buckets/default`) get a state sharing its identities, events and batch.
+    """
+
+    # The caller per `Authorization` value: computed once per request and batch.
+    identities: dict[str, Identity] = field(default_factory=dict)
+    # Change events, sent once the request's transaction commits (a batch's are merged).
+    events: EventCollector = field(default_factory=EventCollector)
+    # What the sub-requests of a batch share (set on the batch and on its sub-requests).
+    batch: BatchState | None = None
+    # Whether this request runs as a sub-request of a batch (its batch sends the events).
+    in_batch: bool = False
+    # Where the site mounts the API (`/v1`), once looked up.
+    api_root: str | None = None
+    # The raw body, once read (within `max_request_body_bytes`).
+    body: bytes | None = None
+    # Whether the parents a batch looked up are still valid after this sub-request.
+    parents_unchanged: bool = True
+
+    def for_subrequest(self, **changes: object) -> RequestState:
+        """The state of a request run on behalf of this one (its body is its own)."""
+        shared: dict[str, Any] = {
+            "identities": self.identities,
+            "events": self.events,
+            "batch": self.batch,
+            "in_batch": self.in_batch,
+            "api_root": self.api_root,
+        }
+        return RequestState(**{**shared, **changes})
+
+
+def request_state(request: Any) -> RequestState:
+    """The engine's state of a request (a Django `HttpRequest` or a DRF `Request`)."""
+    request = getattr(request, "_request", request)
+    state = getattr(request, "kinto", None)
+    if state is None:
+        state = request.kinto = RequestState()
+    return state

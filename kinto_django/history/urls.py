@@ -1,16 +1,17 @@
-from kinto_django.core.api.routes import switched_route
+from kinto_django.core.api.routes import ResourceRouter, switched_route
 from kinto_django.history.recording import history_enabled
 from kinto_django.history.snapshot import SnapshotView
 from kinto_django.history.viewsets import HistoryViewSet
 
+# Only the list (the viewset has no object action): `/history/{id}` is left to the JSON 404
+# (spec/07).
+router = ResourceRouter()
+router.register(
+    r"buckets/(?P<bucket_id>[^/]+)/history", HistoryViewSet, "history", history_enabled
+)
+
 urlpatterns = [
-    # Only the list: `/history/{id}` is left to the JSON 404 (spec/07).
-    switched_route(
-        r"^buckets/(?P<bucket_id>[^/]+)/history$",
-        HistoryViewSet.as_view(endpoint="plural"),
-        history_enabled,
-        "history-plural",
-    ),
+    *router.urls,
     switched_route(
         r"^buckets/(?P<bucket_id>[^/]+)/snapshot/collections/(?P<collection_id>[^/]+)"
         r"@(?P<timestamp>[^/]+)$",

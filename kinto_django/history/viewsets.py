@@ -9,10 +9,10 @@ Only writers of the bucket may delete entries.
 from __future__ import annotations
 
 from kinto_django import errors
-from kinto_django.core.api.viewsets import ResourceViewSet
+from kinto_django.core.api.viewsets import ListViewSet
 from kinto_django.core.query import ListQuery, parse_list_query
 from kinto_django.core.query.filters import split_operator
-from kinto_django.core.query.params import coerce, querystring_params
+from kinto_django.core.query.params import coerce
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers
 from kinto_django.permissions import service as permissions
@@ -55,15 +55,13 @@ def with_string_ids(param: str, raw: str) -> tuple[str, str]:
     return param, as_text_if_number(raw)
 
 
-class HistoryViewSet(ResourceViewSet):
+class HistoryViewSet(ListViewSet):
     """The list of a bucket's history entries (no object endpoint)."""
 
     model = HistoryEntry
     known_fields = ENTRY_FIELDS
-
-    @property
-    def allowed_methods(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("GET", "HEAD", "DELETE")
+    # In the reference's order (the `Allow` and CORS headers).
+    allowed_methods = ("GET", "HEAD", "DELETE")
 
     def holds_bucket_permission(self, permission: str) -> bool:
         """Read: the bucket's `read` or `write` ACL; write: its `write` ACL; or the settings
@@ -88,11 +86,9 @@ class HistoryViewSet(ResourceViewSet):
                 return shared
         raise self.deny()
 
-    def list_query(self) -> ListQuery:
+    def parse_query(self, params: list[tuple[str, str]]) -> ListQuery:
         """The engine's parsing against the entry fields; ids compared as text, and
         `_fields` limited to the entry fields too (as the reference)."""
-        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
-        self._params = params
         query = parse_list_query(
             [with_string_ids(param, raw) for param, raw in params], self.known_fields
         )

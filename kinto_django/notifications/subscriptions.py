@@ -23,6 +23,7 @@ from django.urls import Resolver404, resolve
 from kinto_django import errors, jsonutil
 from kinto_django.core.api.locations import mounted_api_root
 from kinto_django.core.api.subrequests import dispatch
+from kinto_django.core.context import RequestState
 from kinto_django.core.query import parse_list_query
 from kinto_django.core.query.filters import Filter
 from kinto_django.core.query.params import querystring_params
@@ -96,8 +97,7 @@ def engine_request(identity: Identity, path: str, params: list[tuple[str, str]])
         "CONTENT_LENGTH": "0",
     }
     request = WSGIRequest(environ)
-    request.kinto_identities = {"": identity}
-    request.kinto_api_root = root
+    request.kinto = RequestState(identities={"": identity}, api_root=root)
     # The `Next-Page` URLs this request may build are not used: no need for a real host,
     # and none that `ALLOWED_HOSTS` would refuse.
     request.get_host = lambda: "live.invalid"  # type: ignore[method-assign]

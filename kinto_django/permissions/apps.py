@@ -11,7 +11,7 @@ class PermissionsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from kinto_django.permissions import store
+        from kinto_django.permissions import checks, store  # noqa: F401 (checks: registered)
 
         # Permission rows are re-created with new ids after a flush or migrate.
         post_migrate.connect(store.clear_caches, dispatch_uid="kinto_permissions_clear_caches")

@@ -11,17 +11,11 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
-from django.http import HttpRequest
 
 from kinto_django.conf import kinto_settings
 from kinto_django.permissions import store
-from kinto_django.permissions.auth import (
-    ANONYMOUS,
-    AUTHENTICATED,
-    EVERYONE,
-    Identity,
-    authenticate,
-)
+from kinto_django.permissions.authentication import authenticate
+from kinto_django.permissions.identity import ANONYMOUS, AUTHENTICATED, EVERYONE, Identity
 from kinto_django.permissions.inheritance import GRANTED_BY, acl_key, settings_implying
 
 __all__ = [
@@ -71,15 +65,17 @@ def identities_for_user_ids(user_ids: Iterable[str]) -> dict[str, Identity]:
     }
 
 
-def principals_for(request: HttpRequest) -> Identity:
-    """The caller of a request, computed once per request and credentials (a batch shares it)."""
-    cache = getattr(request, "kinto_identities", None)
-    if cache is None:
-        cache = request.kinto_identities = {}
+def principals_for(request: Any, identities: dict[str, Identity] | None = None) -> Identity:
+    """The caller of a request (a DRF `Request` or a Django `HttpRequest`), through the
+    configured authentication policies. `identities` caches it by credentials: a request and
+    the sub-requests of its batch compute it once."""
     key = request.META.get("HTTP_AUTHORIZATION", "")
-    if key not in cache:
-        cache[key] = identity_for_user_id(authenticate(request))
-    return cache[key]
+    if identities is not None and key in identities:
+        return identities[key]
+    identity = identity_for_user_id(authenticate(request))
+    if identities is not None:
+        identities[key] = identity
+    return identity
 
 
 def setting_grants(identity: Identity, resource_name: str, permission: str) -> bool:

@@ -1,6 +1,11 @@
-from kinto_django.core.api.routes import resource_urls
+from kinto_django.core.api.routes import ResourceRouter
 from kinto_django.records.viewsets import RecordViewSet
 
-RECORDS = "buckets/<str:bucket_id>/collections/<str:collection_id>/records"
+router = ResourceRouter()
+router.register(
+    r"buckets/(?P<bucket_id>[^/]+)/collections/(?P<collection_id>[^/]+)/records",
+    RecordViewSet,
+    "record",
+)
 
-urlpatterns = resource_urls(RecordViewSet, RECORDS, RECORDS + "/<str:id>", "record")
+urlpatterns = router.urls

@@ -107,6 +107,18 @@ if os.environ.get("KINTO_REDIS_URL"):
 else:  # one process only
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The site's own DRF defaults, for its own APIs: the storage API's views name every class
+# they use, so none of these change its behaviour.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 2,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": "2/day"},
+    "UNAUTHENTICATED_USER": None,
+}
+
 # storage apps: their settings
 KINTO = {
     # The site's logged-in users first, then the API's own accounts and Basic auth.

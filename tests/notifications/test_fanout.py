@@ -78,7 +78,7 @@ def test_a_client_too_slow_to_read_is_dropped_not_buffered(kinto_settings):
         def on_overflow(self):
             dropped.append(True)
 
-    from kinto_django.permissions.auth import ANONYMOUS
+    from kinto_django.permissions.identity import ANONYMOUS
 
     connection = Connection(ANONYMOUS)
     for n in range(5):

@@ -5,9 +5,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 
-from kinto_django.errors import KintoError
-from kinto_django.permissions.auth import DjangoSessionPolicy, authenticate
+from kinto_django.permissions.authentication import SiteSessionAuthentication, authenticate
 
 
 @pytest.fixture
@@ -30,15 +31,14 @@ def test_not_logged_in_falls_through_to_the_next_policy(db, kinto_settings):
     kinto_settings(auth_policies="django")
     assert authenticate(request_for("GET", AnonymousUser())) is None
     # Without the authentication middleware there is no request.user at all.
-    assert DjangoSessionPolicy().authenticate(RequestFactory().get("/")) is None
+    assert SiteSessionAuthentication().authenticate(Request(RequestFactory().get("/"))) is None
 
 
 def test_unsafe_methods_need_the_csrf_token(site_user, kinto_settings):
     kinto_settings(auth_policies="django")
-    with pytest.raises(KintoError) as refused:
+    with pytest.raises(PermissionDenied) as refused:
         authenticate(request_for("PUT", site_user))
-    assert refused.value.status == 403
-    assert refused.value.message.startswith("CSRF Failed")
+    assert str(refused.value.detail).startswith("CSRF Failed")
     # With the site's token (cookie + header), the write is the user's.
     token_request = RequestFactory().get("/")
     token = get_token(token_request)
@@ -49,3 +49,32 @@ def test_unsafe_methods_need_the_csrf_token(site_user, kinto_settings):
 
 def test_policy_is_off_unless_configured(site_user):
     assert authenticate(request_for("GET", site_user)) is None
+
+
+@pytest.mark.parametrize(
+    ("policies", "unknown"),
+    [
+        ("basicauth account django", []),
+        ("rest_framework.authentication.TokenAuthentication", []),
+        ("basicauht", ["basicauht"]),
+        ("myapp.auth.Missing basicauth", ["myapp.auth.Missing"]),
+        ("django.http.HttpRequest", ["django.http.HttpRequest"]),
+    ],
+)
+def test_unknown_policies_are_reported_at_start(kinto_settings, policies, unknown):
+    """A misspelt policy would leave its users anonymous: the system check names it."""
+    from django.core.checks import run_checks
+
+    kinto_settings(auth_policies=policies)
+    errors = [m for m in run_checks() if m.id == "kinto_permissions.E001"]
+    assert [m.msg for m in errors] == [
+        f"Unknown authentication policy {name!r} in auth_policies." for name in unknown
+    ]
+
+
+def test_a_site_authentication_class_gives_site_principals(site_user, kinto_settings):
+    """A host site's own DRF class (here the session one, by its dotted path) is a policy:
+    its users are `django:<username>`, and credentials it refuses leave the caller anonymous."""
+    kinto_settings(auth_policies="rest_framework.authentication.SessionAuthentication")
+    assert authenticate(request_for("GET", site_user)) == "django:alice"
+    assert authenticate(request_for("GET", AnonymousUser())) is None

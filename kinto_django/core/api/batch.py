@@ -16,11 +16,10 @@ from kinto_django.conf import kinto_settings
 from kinto_django.core import timestamps
 from kinto_django.core.api.locations import api_root
 from kinto_django.core.api.middleware.headers import add_subresponse_headers
-from kinto_django.core.api.parsers import parse_json_body
 from kinto_django.core.api.responses import json_response
 from kinto_django.core.api.subrequests import build_subrequest, dispatch
 from kinto_django.core.api.utility import UtilityView
-from kinto_django.core.context import BatchState
+from kinto_django.core.context import BatchState, request_state
 from kinto_django.core.events import EventCollector
 
 BATCH_ATTEMPTS = 3
@@ -141,15 +140,15 @@ class BatchView(UtilityView):
 
     def post(self, request: Any) -> HttpResponse:
         outer = request._request
-        subrequests = parse_batch(parse_json_body(outer))
+        # Sub-requests share the caller's principals, computed once (spec/04), and the
+        # batch's events and parents.
+        state = request_state(outer)
+        subrequests = parse_batch(self.body())
         root = api_root(outer)
-        # Sub-requests share the caller's principals, computed once (spec/04).
-        if not hasattr(outer, "kinto_identities"):
-            outer.kinto_identities = {}
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             collector = EventCollector()
-            outer.kinto_events = collector
-            outer.kinto_batch = BatchState()
+            state.events = collector
+            state.batch = BatchState()
             responses = []
             try:
                 with transaction.atomic():
@@ -206,7 +205,8 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
         path = root + path
     method = sub.get("method") or "GET"
     body = sub.get("body") or None  # an empty body is no body
-    events = outer.kinto_events
+    state = request_state(outer)
+    events = state.events
     snapshot = {key: len(event.impacted_objects) for key, event in events.events.items()}
     savepoint = transaction.savepoint()
     target = path
@@ -223,14 +223,14 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
         # back to the sub-request's savepoint is exactly that rollback.
         transaction.set_rollback(False)
         transaction.savepoint_rollback(savepoint)
-        outer.kinto_batch.forget()
+        state.batch.forget()
         if response.status_code >= 500:
             raise BatchAborted(response)
         restore_events(events, snapshot)
     else:
         transaction.savepoint_commit(savepoint)
-        if not getattr(request, "kinto_parents_unchanged", False):
-            outer.kinto_batch.forget()
+        if not request_state(request).parents_unchanged:
+            state.batch.forget()
     return {
         "path": unquote(urlsplit(path).path),
         "status": response.status_code,

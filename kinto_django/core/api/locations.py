@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from kinto_django.conf import kinto_settings
+from kinto_django.core.context import request_state
 
 
 def mounted_api_root() -> str:
@@ -21,10 +22,10 @@ def mounted_api_root() -> str:
 
 def api_root(request: HttpRequest) -> str:
     """The path of the API root for this request, without trailing slash (e.g. `/v1`)."""
-    root = getattr(request, "kinto_api_root", None)
-    if root is None:
-        root = request.kinto_api_root = mounted_api_root()
-    return root
+    state = request_state(request)
+    if state.api_root is None:
+        state.api_root = mounted_api_root()
+    return state.api_root
 
 
 def absolute_url(request: HttpRequest, path: str) -> str:

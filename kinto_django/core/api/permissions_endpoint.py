@@ -16,16 +16,15 @@ imports the apps.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from kinto_django import errors, jsonutil
-from kinto_django.conf import as_bool, as_list, kinto_settings
+from kinto_django.conf import as_bool, kinto_settings
 from kinto_django.core import capabilities, timestamps
 from kinto_django.core.api.base import ProtocolView
-from kinto_django.core.api.locations import application_url
+from kinto_django.core.api.pagination import KeysetPagination
 from kinto_django.core.api.responses import (
     LIST_EXPOSED,
     TOTALS_EXPOSED,
@@ -38,8 +37,8 @@ from kinto_django.core.query.fields import project_fields
 from kinto_django.core.query.grants import Listing
 from kinto_django.core.query.params import querystring_params
 from kinto_django.core.query.sorting import Sort
-from kinto_django.core.query.tokens import encode_token, token_object
-from kinto_django.permissions.auth import EVERYONE
+from kinto_django.permissions.authorization import principals_setting
+from kinto_django.permissions.identity import EVERYONE
 
 # Fields clients may filter, sort and project on (spec/04: `account_id` is not one of them).
 DECLARED_FIELDS = (
@@ -66,10 +65,6 @@ def endpoint_enabled() -> bool:
     return kinto_settings.get("experimental_permissions_endpoint", False, as_bool)
 
 
-def read_principals() -> list[str]:
-    return kinto_settings.get("permissions_read_principals", [EVERYONE], as_list)
-
-
 capabilities.register(
     capabilities.Feature(
         name="permissions_endpoint",
@@ -85,7 +80,9 @@ class PermissionsView(ProtocolView):
     """`GET`/`HEAD /permissions`, when `experimental_permissions_endpoint` is on."""
 
     allowed_methods = ("GET", "HEAD")
-    endpoint = "plural"
+    detail = False
+    permission_classes = [principals_setting("permissions_read_principals", [EVERYONE])]
+    pagination = KeysetPagination()
     # Off unless enabled: answers 404 and is left out of `/__api__`.
     route_enabled = staticmethod(endpoint_enabled)
 
@@ -101,8 +98,6 @@ class PermissionsView(ProtocolView):
         return self.listing(head=True)
 
     def listing(self, head: bool) -> HttpResponse:
-        if set(self.identity.principals).isdisjoint(read_principals()):
-            raise self.deny()
         query, fields = self.list_query()
         listing = Listing(self.identity)
         headers = {
@@ -143,7 +138,7 @@ class PermissionsView(ProtocolView):
             after, after_params = listing.after(query.sort, query.token["last_object"])
             where, where_params = f"({where}) AND {after}", [*where_params, *after_params]
         order, order_params = listing.order(query.sort)
-        limit = self.effective_limit(query)
+        limit = self.pagination.page_size(query)
         sql = (
             f"{listing.sql}SELECT {listing.entry_json()} FROM (SELECT * FROM objects o"
             f" WHERE {where} ORDER BY {order} LIMIT %s) o ORDER BY {order}"
@@ -156,7 +151,9 @@ class PermissionsView(ProtocolView):
         if len(rows) > limit:
             rows = rows[:limit]
             last = jsonutil.loads_stored(rows[-1])
-            headers["Next-Page"] = self.next_page_url(query, limit, last)
+            headers["Next-Page"] = self.pagination.next_link(
+                self.request._request, query, self._params, last, path="/permissions"
+            )
         if fields:
             entries = [project_fields(jsonutil.loads_stored(r), fields) for r in rows]
             content = jsonutil.dumps({"data": entries})
@@ -187,24 +184,8 @@ class PermissionsView(ProtocolView):
         return query, fields
 
     @staticmethod
-    def effective_limit(query: ListQuery) -> int:
-        cap = kinto_settings.storage_max_fetch_size
-        paginate_by = kinto_settings.paginate_by
-        limit = query.limit or paginate_by or cap
-        if paginate_by:
-            limit = min(limit, paginate_by)
-        return min(limit, cap)
-
-    @staticmethod
     def list_timestamp() -> int:
         try:
             return timestamps.list_timestamp(*TIMESTAMP_SCOPE)
         except errors.KintoError:
             return 0  # a read-only server that never listed permissions cannot fix one
-
-    def next_page_url(self, query: ListQuery, limit: int, last: dict[str, Any]) -> str:
-        offset = (query.token or {}).get("offset", 0) + limit
-        token = encode_token(token_object(last, query.sort), offset)
-        params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
-        params += [("_limit", str(limit)), ("_token", token)]
-        return f"{application_url(self.request._request, '/permissions')}?{urlencode(params)}"

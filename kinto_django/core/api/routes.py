@@ -1,4 +1,4 @@
-"""Route helpers: a resource viewset mounted on its plural and object paths, routes that
+"""Routes: resource viewsets mounted by action on their plural and object paths, routes that
 exist only while a setting enables them, and the routes the apps declare (`kinto_urls` on
 their AppConfig, so that the engine never imports them)."""
 
@@ -10,14 +10,7 @@ from typing import Any
 from django.apps import apps
 from django.urls import URLPattern, include, path
 from django.urls.resolvers import RegexPattern
-
-
-def resource_urls(viewset: type, plural_route: str, object_route: str, name: str) -> list:
-    """Both endpoints of one resource, e.g. `buckets/<bucket_id>/collections` and `…/<id>`."""
-    return [
-        path(plural_route, viewset.as_view(endpoint="plural"), name=f"{name}-plural"),
-        path(object_route, viewset.as_view(endpoint="object"), name=f"{name}-object"),
-    ]
+from rest_framework.routers import Route, SimpleRouter
 
 
 class SwitchedPattern(RegexPattern):
@@ -46,3 +39,85 @@ def app_patterns() -> list:
         if module:
             patterns.append(path("", include(module)))
     return patterns
+
+
+class ResourceRouter(SimpleRouter):
+    """Mounts resource viewsets: `<prefix>` (the list, route `<basename>-plural`) and
+    `<prefix>/<id>` (an object, `<basename>-object`), each method routed to its action. A
+    viewset without an action of a route has no such route (the history has no objects).
+
+    `prefix` is a regular expression naming the parents, e.g.
+    `buckets/(?P<bucket_id>[^/]+)/collections`. `register(..., enabled=callable)` switches a
+    resource's routes with a setting.
+    """
+
+    routes = [
+        Route(
+            url=r"^{prefix}$",
+            # The order is the one of the `Allow` and CORS headers.
+            mapping={
+                "head": "list_head",
+                "get": "list",
+                "post": "create",
+                "delete": "destroy_list",
+            },
+            name="{basename}-plural",
+            detail=False,
+            initkwargs={},
+        ),
+        Route(
+            url=r"^{prefix}/{lookup}$",
+            mapping={
+                "get": "retrieve",
+                "head": "retrieve_head",
+                "put": "update",
+                "patch": "partial_update",
+                "delete": "destroy",
+            },
+            name="{basename}-object",
+            detail=True,
+            initkwargs={},
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=False)
+        self.switches: dict[str, Callable[[], bool]] = {}
+
+    def register(
+        self,
+        prefix: str,
+        viewset: type,
+        basename: str | None = None,
+        enabled: Callable[[], bool] | None = None,
+    ) -> None:
+        super().register(prefix, viewset, basename)
+        if enabled is not None:
+            self.switches[basename or self.get_default_basename(viewset)] = enabled
+
+    def get_urls(self) -> list:
+        urls = []
+        for url in super().get_urls():
+            enabled = self.switches.get(url.name.rsplit("-", 1)[0])
+            if enabled is not None:
+                url = URLPattern(
+                    SwitchedPattern(url.pattern.regex.pattern, enabled, name=url.name),
+                    url.callback,
+                    name=url.name,
+                )
+            urls.append(url)
+        return urls
+
+
+def view_instance(callback: Any) -> Any:
+    """An instance of the view behind a route's callback, as it is when it serves a request
+    (a viewset knows its action map): its methods and exposed headers can be asked."""
+    view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view_class is None:
+        return None
+    initkwargs = getattr(callback, "initkwargs", None) or getattr(callback, "view_initkwargs", {})
+    view = view_class(**initkwargs)
+    actions = getattr(callback, "actions", None)
+    if actions is not None:
+        view.action_map = actions
+    return view

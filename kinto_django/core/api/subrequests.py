@@ -14,6 +14,7 @@ from django.urls import Resolver404, resolve
 from kinto_django import errors, jsonutil
 from kinto_django.core.api.locations import api_root
 from kinto_django.core.api.parsers import JSON_TYPE
+from kinto_django.core.context import request_state
 
 
 def build_subrequest(
@@ -42,11 +43,8 @@ def build_subrequest(
         }
     )
     request = WSGIRequest(environ)
-    request.kinto_identities = getattr(outer, "kinto_identities", {})
-    request.kinto_events = outer.kinto_events
-    request.kinto_in_batch = True
-    request.kinto_batch = outer.kinto_batch
-    request.kinto_api_root = api_root(outer)
+    api_root(outer)  # looked up once for the whole batch
+    request.kinto = request_state(outer).for_subrequest(in_batch=True)
     return request
 
 

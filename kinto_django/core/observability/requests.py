@@ -51,7 +51,8 @@ def response_errno(response: HttpResponse) -> int | None:
 def caller_id(request: HttpRequest) -> str | None:
     """The prefixed user id, if the request was authenticated while it was served (never
     authenticates only to log it: an account check costs a password hash)."""
-    identities = getattr(request, "kinto_identities", None) or {}
+    state = getattr(request, "kinto", None)
+    identities = state.identities if state is not None else {}
     identity = identities.get(request.META.get("HTTP_AUTHORIZATION", ""))
     return identity.user_id if identity is not None else None
 

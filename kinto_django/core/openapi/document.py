@@ -22,6 +22,7 @@ from kinto_django.conf import kinto_settings
 from kinto_django.core.api.base import ProtocolView
 from kinto_django.core.api.locations import application_url
 from kinto_django.core.api.responses import json_response
+from kinto_django.core.api.routes import view_instance
 from kinto_django.core.openapi.components import SCHEMAS
 from kinto_django.core.openapi.operations import (
     headers_only,
@@ -52,8 +53,8 @@ def api_patterns(patterns: list | None = None) -> list:
     return []
 
 
-def routes(patterns: list, prefix: str = "") -> Iterator[tuple[str, str, type, dict]]:
-    """(path, route name, view class, view arguments) of every protocol view answering now."""
+def routes(patterns: list, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path, route name, view instance) of every protocol view answering now."""
     for entry in patterns:
         enabled = getattr(entry.pattern, "enabled", None)
         if enabled is not None and not enabled():
@@ -63,17 +64,17 @@ def routes(patterns: list, prefix: str = "") -> Iterator[tuple[str, str, type, d
             yield from routes(entry.url_patterns, path)
             continue
         assert isinstance(entry, URLPattern)
-        view = getattr(entry.callback, "view_class", None)
+        view = view_instance(entry.callback)
         # The JSON 404 and the personal bucket's alias are no endpoints of their own.
-        if not (isinstance(view, type) and issubclass(view, ProtocolView)):
+        if not isinstance(view, ProtocolView):
             continue
         route_enabled = getattr(view, "route_enabled", None)
         if route_enabled is not None and not route_enabled():
             continue
-        yield "/" + path, entry.name or "", view, entry.callback.view_initkwargs
+        yield "/" + path, entry.name or "", view
 
 
-def path_parameters(path: str, view: type, initkwargs: dict) -> list[dict[str, Any]]:
+def path_parameters(path: str, view: Any) -> list[dict[str, Any]]:
     model = getattr(view, "model", None)
     params = []
     for name in re.findall(r"{(\w+)}", path):
@@ -86,13 +87,12 @@ def path_parameters(path: str, view: type, initkwargs: dict) -> list[dict[str, A
 
 def api_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for path, name, view, initkwargs in routes(api_patterns()):
-        instance = view(**initkwargs)
-        model = getattr(view, "model", None)
+    for path, name, instance in routes(api_patterns()):
+        model = getattr(instance, "model", None)
         if model is not None:
-            described = resource_operations(model, instance.endpoint)
+            described = resource_operations(model, "object" if instance.detail else "plural")
         else:
-            described = utility_operations(name, view)
+            described = utility_operations(name, type(instance))
             if "get" in described:
                 get = described["get"]
                 described["head"] = {**get, "responses": headers_only(get["responses"])}
@@ -100,7 +100,7 @@ def api_paths() -> dict[str, Any]:
         item: dict[str, Any] = {m: op for m, op in described.items() if m in methods}
         if not item:
             continue
-        if params := path_parameters(path, view, initkwargs):
+        if params := path_parameters(path, instance):
             item["parameters"] = params
         paths[path] = item
     return paths

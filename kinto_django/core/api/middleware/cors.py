@@ -26,7 +26,7 @@ def origin_allowed(origin: str | None) -> str | None:
 def exposed_headers(view: Any, method: str, response: HttpResponse) -> list[str]:
     """What a script may read: decided by the endpoint kind for resource endpoints (on errors
     too), else the common headers plus what the view asked for with `kinto_django.core.api.responses.expose`."""
-    if view is not None and view.endpoint is not None:
+    if view is not None and view.detail is not None:
         return list(view.exposed_headers(method))
     names = view.exposed_headers(method) if view is not None else ALWAYS_EXPOSED
     return list(dict.fromkeys([*names, *getattr(response, "kinto_expose", ())]))

@@ -7,6 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import Resolver404, ResolverMatch, resolve
 
+from kinto_django.core.api.routes import view_instance
+
 
 def api_match(request: HttpRequest) -> ResolverMatch | None:
     """The route of an API request, or None for anything else (a host site's pages)."""
@@ -29,11 +31,11 @@ def route_view(match: ResolverMatch | None) -> Any:
     """An instance of the protocol view behind a route (None for redirects and 404s)."""
     if match is None:
         return None
-    view_class = getattr(match.func, "view_class", None)
+    view_class = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
     route_target = getattr(view_class, "route_target", None)
     if route_target is not None:
         # An alias route (the personal `default` bucket) answers as the route it stands for.
         return route_view(route_target(match))
     if view_class is None or not hasattr(view_class, "exposed_headers"):
         return None
-    return view_class(**getattr(match.func, "view_initkwargs", {}))
+    return view_instance(match.func)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.http import HttpResponse
+from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.core import actions
@@ -12,6 +14,7 @@ from kinto_django.core.api.responses import (
     json_response,
     timestamp_headers,
 )
+from kinto_django.core.api.viewsets.resource import write_action
 from kinto_django.core.api.viewsets.retrieve import ObjectMixin
 from kinto_django.core.query.params import querystring_params
 
@@ -19,7 +22,8 @@ from kinto_django.core.query.params import querystring_params
 class DestroyMixin(ObjectMixin):
     """`DELETE` of one object."""
 
-    def destroy(self) -> HttpResponse:
+    @write_action
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_parent_before_authorization()
         obj = self.require_existing_or_readable_list("write")
         self.read_preconditions()

@@ -9,9 +9,6 @@ from django.http import HttpResponse
 
 from kinto_django import errors
 from kinto_django.core import actions
-from kinto_django.core.api.parsers import (
-    parse_json_body,
-)
 from kinto_django.core.api.responses import (
     json_response,
     timestamp_headers,
@@ -29,7 +26,7 @@ class EnvelopeMixin(ResourceMixin):
     same envelope in object responses, with `ETag`/`Last-Modified`."""
 
     def read_envelope(self, allow_list: bool = False) -> Any:
-        body = parse_json_body(self.request._request)
+        body = self.body()
         if body is None:
             return {}
         if isinstance(body, list) and not allow_list:

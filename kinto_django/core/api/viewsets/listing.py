@@ -1,19 +1,20 @@
-"""Lists (spec/03): what the caller may see, filters, sorting, keyset pagination, and the
-deletion of a list page."""
+"""Lists (spec/03): what the caller may see, then the list query through DRF's filter backend
+and pagination class (`kinto_django.core.api.pagination`), and the deletion of a list page."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.http import HttpResponse
+from rest_framework.request import Request
 
-from kinto_django import errors, jsonutil
+from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions
+from kinto_django.core.api.pagination import KeysetPagination, ListFilterBackend
 from kinto_django.core.api.responses import (
     LIST_EXPOSED,
+    TOTALS_EXPOSED,
     expose,
     json_response,
     raw_json_response,
@@ -21,24 +22,29 @@ from kinto_django.core.api.responses import (
 )
 from kinto_django.core.api.viewsets.caching import CacheHeadersMixin
 from kinto_django.core.api.viewsets.preconditions import PreconditionsMixin
+from kinto_django.core.api.viewsets.resource import write_action
 from kinto_django.core.query import ListQuery, parse_list_query
 from kinto_django.core.query.fields import project_fields
-from kinto_django.core.query.filters import apply_filters
 from kinto_django.core.query.params import querystring_params
-from kinto_django.core.query.sorting import after_token, sort_expressions
 from kinto_django.core.query.sql import object_json_expression
-from kinto_django.core.query.tokens import encode_token, parse_token, server_nonce, token_object
 from kinto_django.permissions import service as permissions
 
 
 class ListMixin(PreconditionsMixin, CacheHeadersMixin):
-    """GET/HEAD/DELETE on a list: visibility, filters, sorting, keyset pagination."""
+    """`GET`/`HEAD`/`DELETE` on a list: visibility, filters, sorting, keyset pagination."""
 
     known_fields: ClassVar[set[str] | None] = None
+    filter_backends: ClassVar[list] = [ListFilterBackend]
+    pagination_class = KeysetPagination
 
     def list_query(self) -> ListQuery:
-        params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
-        self._params = params
+        """The querystring, parsed and validated once per request."""
+        if not hasattr(self, "_query"):
+            self._params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
+            self._query = self.parse_query(self._params)
+        return self._query
+
+    def parse_query(self, params: list[tuple[str, str]]) -> ListQuery:
         return parse_list_query(params, self.known_fields)
 
     def visible_queryset(self, permission: str):
@@ -56,36 +62,10 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             return queryset.none()
         raise self.deny()
 
-    def effective_limit(self, query: ListQuery) -> int:
-        cap = kinto_settings.storage_max_fetch_size
-        paginate_by = kinto_settings.paginate_by
-        limit = query.limit or paginate_by or cap
-        if paginate_by:
-            limit = min(limit, paginate_by)
-        return min(limit, cap)
-
-    def ordered_page(self, queryset, query: ListQuery):
-        queryset = apply_filters(queryset, query.filters)
-        if query.token is not None:
-            queryset = queryset.filter(after_token(query.sort, query.token["last_object"]))
-        return queryset.order_by(*sort_expressions(query.sort))
-
-    def next_page_url(self, query: ListQuery, limit: int, last: dict[str, Any]) -> str:
-        offset = (query.token or {}).get("offset", 0) + limit
-        token = encode_token(token_object(last, query.sort), offset)
-        if self.request.method == "DELETE":
-            nonce = parse_token(token)["nonce"]
-            cache.set(
-                f"kinto:token:{nonce}", True, kinto_settings.pagination_token_validity_seconds
-            )
-        params = [(k, v) for k, v in self._params if k not in ("_limit", "_token")]
-        params += [("_limit", str(limit)), ("_token", token)]
-        request = self.request._request
-        from kinto_django.core.api.locations import api_root, application_url
-
-        root = api_root(request)
-        path = request.path[len(root) :] if request.path.startswith(root) else request.path
-        return f"{application_url(request, path)}?{urlencode(params)}"
+    def next_link(self, last: dict[str, Any]) -> str:
+        return self.paginator.next_link(
+            self.request._request, self.list_query(), self._params, last
+        )
 
     def list_headers(self, list_timestamp: int, query: ListQuery) -> dict[str, str]:
         headers = {**timestamp_headers(list_timestamp), **self.cache_headers()}
@@ -99,27 +79,20 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             )
         return headers
 
-    def list_objects(self, head: bool = False) -> HttpResponse:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         queryset = self.visible_queryset("read")
         query = self.list_query()
         list_timestamp = self.list_timestamp()
         self.check_list_preconditions(list_timestamp, is_read=True)
         headers = self.list_headers(list_timestamp, query)
-        if not query.includes_tombstones:
-            queryset = queryset.alive()
-        if head:
-            total = apply_filters(queryset, query.filters).filter(deleted=False).count()
-            headers["Total-Objects"] = headers["Total-Records"] = str(total)
-            response = HttpResponse(status=200, content_type="application/json", headers=headers)
-            return expose(response, *LIST_EXPOSED, "Total-Objects", "Total-Records")
-        limit = self.effective_limit(query)
-        page = self.ordered_page(queryset, query)
+        queryset = self.filter_queryset(queryset)
+        limit = self.paginator.page_size(query)
+        page = self.paginate_queryset(queryset)
         if not self.model.renders_in_sql:
-            objs = list(page[: limit + 1])
-            has_more = len(objs) > limit
+            objs = list(page)
             objects = [obj.public_data() for obj in objs[:limit]]
-            if has_more:
-                headers["Next-Page"] = self.next_page_url(query, limit, objs[limit - 1].as_data())
+            if len(objs) > limit:
+                headers["Next-Page"] = self.next_link(objs[limit - 1].as_data())
             if query.fields:
                 objects = [project_fields(o, query.fields) for o in objects]
             content = jsonutil.dumps({"data": objects})
@@ -127,18 +100,16 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         # The database renders each object to JSON: no per-row work in Python. The page is
         # chosen first and only its rows are rendered: rendering before the sort and limit
         # would render every matching row (twice the time of a sorted, filtered list).
-        window = page.values("row_id")[: limit + 1]
         rows = list(
-            self.model.objects.filter(row_id__in=window)
-            .order_by(*sort_expressions(query.sort))
+            self.model.objects.filter(row_id__in=page.values("row_id"))
+            .order_by(*self.paginator.ordering(query))
             .annotate(body=object_json_expression())
             .values_list("body", flat=True)
         )
         has_more = len(rows) > limit
         rows = rows[:limit]
         if has_more:
-            last = jsonutil.loads_stored(rows[-1])
-            headers["Next-Page"] = self.next_page_url(query, limit, last)
+            headers["Next-Page"] = self.next_link(jsonutil.loads_stored(rows[-1]))
         if query.fields:
             objects = [project_fields(jsonutil.loads_stored(r), query.fields) for r in rows]
             content = jsonutil.dumps({"data": objects})
@@ -146,21 +117,31 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             content = ('{"data":[' + ",".join(rows) + "]}").encode()
         return expose(raw_json_response(content, 200, headers), *LIST_EXPOSED)
 
-    def delete_list(self) -> HttpResponse:
+    def list_head(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """`HEAD`: the list's headers and how many objects match (`Total-Objects`)."""
+        queryset = self.visible_queryset("read")
+        query = self.list_query()
+        list_timestamp = self.list_timestamp()
+        self.check_list_preconditions(list_timestamp, is_read=True)
+        headers = self.list_headers(list_timestamp, query)
+        total = self.filter_queryset(queryset).filter(deleted=False).count()
+        headers["Total-Objects"] = headers["Total-Records"] = str(total)
+        response = HttpResponse(status=200, content_type="application/json", headers=headers)
+        return expose(response, *LIST_EXPOSED, *TOTALS_EXPOSED)
+
+    @write_action
+    def destroy_list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """`DELETE` on a list: a page of its objects become tombstones."""
         queryset = self.visible_queryset("write")
         query = self.list_query()
-        if query.token is not None:
-            nonce = query.token.get("nonce", "")
-            if not server_nonce(nonce) or not cache.get(f"kinto:token:{nonce}"):
-                raise errors.invalid(
-                    "querystring", None, "_token was already used or has expired."
-                )
-            cache.delete(f"kinto:token:{nonce}")
+        self.paginator.use_token(query)
         list_timestamp = self.list_timestamp()
         self.check_list_preconditions(list_timestamp, is_read=False)
-        limit = self.effective_limit(query)
-        # `run` holds the transaction: the page stays locked until the tombstones commit.
-        page = list(self.ordered_page(queryset.alive(), query).select_for_update()[: limit + 1])
+        limit = self.paginator.page_size(query)
+        # The write's transaction holds the page locked until the tombstones commit.
+        page = list(
+            self.paginate_queryset(self.filter_queryset(queryset).alive()).select_for_update()
+        )
         has_more = len(page) > limit
         page = page[:limit]
         for obj in page:
@@ -168,9 +149,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         deleted = actions.delete_objects(self.context(), self.model, self.parents().parent, page)
         headers: dict[str, str] = {}
         if has_more:
-            headers["Next-Page"] = self.next_page_url(
-                query, limit, page[-1].as_data() | {"id": page[-1].object_id}
-            )
+            headers["Next-Page"] = self.next_link(page[-1].as_data() | {"id": page[-1].object_id})
         timestamp = max((obj.last_modified for obj in deleted), default=list_timestamp)
         headers.update(timestamp_headers(timestamp))
         return expose(

@@ -7,6 +7,7 @@ from typing import Any
 
 import jsonpatch
 from django.http import HttpResponse
+from rest_framework.request import Request
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
@@ -15,13 +16,13 @@ from kinto_django.core.api.parsers import (
     JSON_PATCH_TYPE,
     MERGE_PATCH_TYPE,
     media_type,
-    parse_json_body,
 )
 from kinto_django.core.api.responses import (
     json_response,
     timestamp_headers,
 )
 from kinto_django.core.api.viewsets.envelope import NOT_A_MAPPING
+from kinto_django.core.api.viewsets.resource import write_action
 from kinto_django.core.api.viewsets.retrieve import ObjectMixin
 from kinto_django.core.models import ResourceModel
 from kinto_django.permissions import service as permissions
@@ -32,14 +33,15 @@ MISSING = object()
 class PatchMixin(ObjectMixin):
     """`PATCH` of one object."""
 
-    def partial_update(self) -> HttpResponse:
+    @write_action
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_parent_before_authorization()
         obj = self.require_existing_or_readable_list("write")
         self.read_preconditions()
         behavior = self.response_behavior()
         content_type = media_type(self.request._request.META.get("CONTENT_TYPE", ""))
         if content_type == JSON_PATCH_TYPE:
-            operations = parse_json_body(self.request._request)
+            operations = self.body()
             check_json_patch(operations)
             if obj is None:
                 raise self.not_found()

@@ -9,7 +9,7 @@ from kinto_django import errors
 from kinto_django.core.api.responses import (
     timestamp_headers,
 )
-from kinto_django.core.api.viewsets.resource import ResourceMixin
+from kinto_django.core.api.viewsets.resource import NotModified, ResourceMixin
 from kinto_django.core.models import ResourceModel
 
 
@@ -75,8 +75,3 @@ class PreconditionsMixin(ResourceMixin):
         error = errors.precondition_failed()
         error.headers.update(timestamp_headers(list_timestamp))
         return error
-
-
-class NotModified(Exception):
-    def __init__(self, timestamp: int) -> None:
-        self.timestamp = timestamp

@@ -3,38 +3,65 @@ transaction a write runs in."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+from django.db import transaction
 from django.http import HttpResponse
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions, chain, timestamps
 from kinto_django.core.api.base import ProtocolView
+from kinto_django.core.api.responses import timestamp_headers
 from kinto_django.core.chain import Parents, load_parents
-from kinto_django.core.context import ActionContext, BatchState
-from kinto_django.core.events import EventCollector
+from kinto_django.core.context import ActionContext, BatchState, request_state
 from kinto_django.core.models import ResourceModel
-from kinto_django.permissions import service as permissions
+from kinto_django.permissions.authorization import Access
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-class ResourceMixin(ProtocolView):
+def write_action(handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A write runs in one transaction from its first read to the write, with its list locked
+    first, so that preconditions and merges are judged on rows locked until commit. In a
+    batch, the sub-request's savepoint already bounds it. A refusal raised inside rolls it
+    back."""
+
+    @functools.wraps(handler)
+    def run(self: ResourceMixin, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        with transaction.atomic(savepoint=not request_state(request).in_batch):
+            self.lock_scope()
+            return handler(self, request, *args, **kwargs)
+
+    return run
+
+
+class NotModified(Exception):
+    """A read whose `If-None-Match` matches: 304 with the current timestamp (spec/02)."""
+
+    def __init__(self, timestamp: int) -> None:
+        self.timestamp = timestamp
+
+
+class ResourceMixin(ProtocolView, GenericAPIView):
     """What every resource endpoint knows: its model, its parents and the caller."""
 
     model: ClassVar[type[ResourceModel]]
-    endpoint: ClassVar[str] = "object"  # or "plural"; set by core.urls
+    # Set by `ViewSetMixin.as_view` from the route: method → action.
+    action_map: dict[str, str]
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:  # type: ignore[override]
-        if self.endpoint == "plural":
-            return ("HEAD", "GET", "POST", "DELETE")
-        return ("GET", "HEAD", "PUT", "PATCH", "DELETE")
+        return tuple(method.upper() for method in self.action_map)
 
     def method_enabled(self, method: str) -> bool:
         # Each method has its own switch, HEAD included (as the reference).
-        name = f"{self.endpoint}_{self.model.resource_name}_{method.lower()}_enabled"
+        endpoint = "object" if self.detail else "plural"
+        name = f"{endpoint}_{self.model.resource_name}_{method.lower()}_enabled"
         return kinto_settings.get(name, True)
 
     @property
@@ -58,38 +85,35 @@ class ResourceMixin(ProtocolView):
 
     def batch(self) -> BatchState | None:
         """What this request shares with the other sub-requests of its batch, if any."""
-        return getattr(self.request._request, "kinto_batch", None)
+        state = request_state(self.request)
+        return state.batch if state.in_batch else None
 
     def row_to_preload(self) -> str | None:
         """Reads of one object fetch it with its parents (writes lock it separately)."""
-        if self.endpoint != "object" or self.request.method in WRITE_METHODS:
+        if not self.detail or self.request.method in WRITE_METHODS:
             return None
         object_id = self.kwargs.get("id")
         return object_id if self.model.valid_id(object_id) else None
 
     def context(self) -> ActionContext:
-        request = self.request._request
-        collector = getattr(request, "kinto_events", None)
-        if collector is None:
-            collector = request.kinto_events = EventCollector()
-        return ActionContext(self.identity, collector)
+        return ActionContext(self.identity, request_state(self.request).events)
+
+    def access(self, permission: str, obj: ResourceModel | None = None) -> Access:
+        """What `permission` on the addressed object asks of the permission classes (`obj`,
+        when given, has its ACLs read by the same check: its response shows them)."""
+        objects = self.parents().objects(obj, self.resource_name)
+        return Access(self.resource_name, permission, objects, obj)
 
     def allowed(self, permission: str, obj: ResourceModel | None = None) -> bool:
-        objects = self.parents().objects(obj, self.resource_name)
-        if obj is None or obj.known_acls is not None:
-            return permissions.has_permission(
-                self.identity, self.resource_name, permission, objects
-            )
-        # The object's ACLs come with the check: its response needs them anyway.
-        granted, acls = permissions.permission_and_acls(
-            self.identity, self.resource_name, permission, objects
+        access = self.access(permission, obj)
+        return all(
+            permission_class.has_object_permission(self.request, self, access)
+            for permission_class in self.get_permissions()
         )
-        obj.known_acls = acls
-        return granted
 
     def require(self, permission: str, obj: ResourceModel | None = None) -> None:
-        if not self.allowed(permission, obj):
-            raise self.deny()
+        """Deny (401/403) unless the caller holds `permission` (DRF's object permissions)."""
+        self.check_object_permissions(self.request, self.access(permission, obj))
 
     def parent_missing(self) -> errors.KintoError:
         object_id, resource_name = self.parents().missing
@@ -126,17 +150,24 @@ class ResourceMixin(ProtocolView):
                 if batch is not None:
                     batch.locked_scopes.add(scope)
 
-    def finish(self, response: HttpResponse) -> HttpResponse:
-        """Send the request's events once its transaction commits; in a batch, tell it
-        whether the parents it looked up are still valid for the next sub-requests."""
-        request = self.request._request
-        collector = getattr(request, "kinto_events", None)
-        if collector is not None and not getattr(request, "kinto_in_batch", False):
-            collector.send_on_commit()
-        request.kinto_parents_unchanged = self.request.method not in WRITE_METHODS or not (
-            actions.children_of(self.model)
-        )
-        return response
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, NotModified):
+            return HttpResponse(status=304, headers=timestamp_headers(exc.timestamp))
+        return super().handle_exception(exc)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """A success sends the request's events once its transaction commits (a batch sends
+        its own), and tells a batch whether the parents it looked up are still valid."""
+        if response.status_code < 400:
+            state = request_state(request)
+            if not state.in_batch:
+                state.events.send_on_commit()
+            state.parents_unchanged = request.method not in WRITE_METHODS or not (
+                actions.children_of(self.model)
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def attach_parents(self, obj: ResourceModel) -> None:
         parent = self.parents().parent

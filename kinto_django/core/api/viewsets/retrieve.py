@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
+from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.core.api.responses import (
@@ -64,7 +67,7 @@ class ObjectMixin(PreconditionsMixin, CacheHeadersMixin, EnvelopeMixin):
 class RetrieveMixin(ObjectMixin):
     """`GET`/`HEAD` of one object."""
 
-    def retrieve(self) -> HttpResponse:
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.require_existing_or_readable_list("read")
         params = querystring_params(self.request._request.META.get("QUERY_STRING", ""))
         fields = next(([f for f in v.split(",") if f] for k, v in params if k == "_fields"), None)
@@ -78,3 +81,10 @@ class RetrieveMixin(ObjectMixin):
         for name, value in self.cache_headers().items():
             response[name] = value
         return expose(response, *OBJECT_EXPOSED)
+
+    def retrieve_head(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """`HEAD`: the `GET` response's headers, `Content-Length` included, without a body."""
+        response = self.retrieve(request, *args, **kwargs)
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+        return response

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
+from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.core import actions
+from kinto_django.core.api.viewsets.resource import write_action
 from kinto_django.core.api.viewsets.retrieve import ObjectMixin
 
 
 class UpsertMixin(ObjectMixin):
-    """`POST` (create) and `PUT` (create or replace)."""
+    """`POST` on a list (create) and `PUT` on an object (create or replace)."""
 
-    def create(self) -> HttpResponse:
+    @write_action
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_parent_before_authorization()
         body = self.read_envelope()
         data = body.get("data") or {}
@@ -45,7 +50,8 @@ class UpsertMixin(ObjectMixin):
         )
         return self.object_response(obj, status=201)
 
-    def upsert(self) -> HttpResponse:
+    @write_action
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_parent_before_authorization()
         obj = self.live_object()
         wants_creation = self.request._request.META.get("HTTP_IF_NONE_MATCH", "").strip() == "*"

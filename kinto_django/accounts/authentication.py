@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from rest_framework.request import Request
 
 from kinto_django.accounts import passwords
-from kinto_django.permissions.auth import basic_credentials
+from kinto_django.permissions.authentication import PolicyAuthentication, basic_credentials
 
 
-class AccountPolicy:
+class AccountAuthentication(PolicyAuthentication):
     """`Authorization: Basic id:password` of an existing account gives `account:<id>`."""
 
     name = "account"
 
-    def authenticate(self, request: HttpRequest) -> str | None:
+    def identify(self, request: Request) -> str | None:
         from kinto_django.accounts.models import Account
 
         credentials = basic_credentials(request)
