@@ -117,11 +117,11 @@ def seed(args: argparse.Namespace, rng: random.Random) -> dict[str, int]:
     """Buckets with groups, collections and records, their ACLs written by the actions."""
     from django.apps import apps
     from django.db import transaction
+    from kinto_django.permissions.auth import basicauth_identifier
 
     from kinto_django.core import actions
     from kinto_django.core.context import ActionContext
     from kinto_django.core.models import ResourceModel
-    from kinto_django.permissions.auth import basicauth_identifier
     from kinto_django.permissions.service import identity_for_user_id
 
     def scaled(value: int) -> int:

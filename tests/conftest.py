@@ -13,10 +13,23 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from kinto_django import jsonutil
 
 PASSWORD = "secret"
+
+# Property tests: `ci` (bin/test and .ci/run) runs every example count as written; `dev`, the
+# default of a bare `pytest`, a fifth of them, for the inner loop.
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+hypothesis_settings.register_profile("ci", deadline=None)
+hypothesis_settings.register_profile("dev", deadline=None, max_examples=20)
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(count: int) -> int:
+    """How many examples a property test with its own count runs under the current profile."""
+    return count if HYPOTHESIS_PROFILE == "ci" else max(10, count // 5)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.core.test_cache_outage import UNREACHABLE_REDIS
+from tests.core.api.test_cache_outage import UNREACHABLE_REDIS
 
 
 @pytest.fixture

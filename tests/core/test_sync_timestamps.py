@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kinto_django.core.timestamps import now_ms
-from tests.core import resource_kinds
-from tests.core.resource_kinds import KINDS, Kind
+from tests.core.api.resources import resource_kinds
+from tests.core.api.resources.resource_kinds import KINDS, Kind
 
 kind = resource_kinds.kind
 

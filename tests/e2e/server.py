@@ -1,7 +1,9 @@
 """Run the real server, as `bin/serve` does, against a fresh database.
 
-`ServerProcess` migrates a new database (a temporary SQLite file, or a PostgreSQL database
-created for the run when `KINTO_STORAGE_URL` points to PostgreSQL), starts gunicorn with
+`ServerProcess` gives each server a new database (a SQLite file, or a PostgreSQL database
+created for the run when `KINTO_STORAGE_URL` points to PostgreSQL) copied from one migrated
+template per test process and settings module (migrating costs seconds, copying a template
+a fraction of one), starts gunicorn with
 uvicorn workers on the ASGI application (as `bin/serve`) on a free local port, waits for
 `/v1/__heartbeat__`, and on `stop()` shuts the whole process group down and drops the
 database.
@@ -9,12 +11,15 @@ database.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -93,12 +98,56 @@ class PostgresDatabase:
         finally:
             connection.close()
 
-    def create(self) -> None:
+    def create(self, template: str | None = None) -> None:
         self.drop()
-        self._execute(f'CREATE DATABASE "{self.name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._execute(f'CREATE DATABASE "{self.name}"{copy}')
 
     def drop(self) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+# Migrated databases that servers are copied from: (settings module, backend) → a SQLite
+# file or a PostgreSQL database name, made once per test process and removed at its exit.
+_TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+def manage_command(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def migrated_template(django_settings: str, storage_url: str) -> str:
+    """The template database of a settings module on the backend of `storage_url`: migrated,
+    with its cache tables, once per test process."""
+    backend = "postgresql" if is_postgresql(storage_url) else "sqlite"
+    key = (django_settings, backend)
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
+    env["DJANGO_SETTINGS_MODULE"] = django_settings
+    slug = "".join(c if c.isalnum() else "_" for c in django_settings)
+    if backend == "postgresql":
+        database = PostgresDatabase(storage_url, f"tpl_{slug}")
+        database.create()
+        atexit.register(database.drop)
+        env["KINTO_STORAGE_URL"] = database.url
+        template = database.name
+    else:
+        directory = tempfile.mkdtemp(prefix="kinto-template-")
+        atexit.register(shutil.rmtree, directory, True)
+        template = os.path.join(directory, f"{slug}.sqlite3")
+        env["KINTO_STORAGE_URL"] = f"sqlite:///{template}"
+    manage_command(env, "migrate", "--noinput")
+    manage_command(env, "createcachetable")
+    _TEMPLATES[key] = template
+    return template
 
 
 class ServerExited(RuntimeError):
@@ -160,20 +209,14 @@ class ServerProcess:
         return env
 
     def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.environ(),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        manage_command(self.environ(), *args)
 
     def start(self) -> None:
+        template = migrated_template(self.django_settings, self.storage_url)
         if self.database is not None:
-            self.database.create()
-        self.manage("migrate", "--noinput")
-        self.manage("createcachetable")
+            self.database.create(template=template)
+        else:
+            shutil.copyfile(template, self.workdir / "kinto.sqlite3")
         for _ in range(START_ATTEMPTS):
             if self.launch():
                 return

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from tests.conftest import PASSWORD
-from tests.core.test_backup import (
+from tests.core.backup.test_backup import (
     COMPARED_HEADERS,
     PROBES,
     SERVER_SETTINGS,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from kinto_django.core import schemas
 from tests import factories
+from tests.conftest import examples
 
 BUCKET = factories.BUCKET
 COLLECTION = factories.COLLECTION
@@ -747,7 +748,7 @@ def agreement(api, validation) -> Any:
 
 
 @hypothesis_settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -5,7 +5,7 @@ The document is built from the routes that answer now: the API's routes, found i
 URLconf wherever it mounts them, are walked, a route switched off by a setting (history, flush…) or whose view says its feature is
 off (`route_enabled`) is left out, and each view's own method list (readonly mode, the
 `<endpoint>_<type>_<method>_enabled` switches) gives its operations.
-`tests/core/test_openapi_conformance.py` checks every operation against the server.
+`tests/core/openapi/test_openapi_conformance.py` checks every operation against the server.
 """
 
 from __future__ import annotations

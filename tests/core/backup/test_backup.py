@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kinto_django.core import signals
 from kinto_django.core.api.flush import flush_everything
 from kinto_django.core.backup import dump, kinds, restore
-from tests.conftest import Api
+from tests.conftest import Api, examples
 
 ADMIN = ("admin", "admin-pw")
 ANA = ("ana", "ana-pw")
@@ -662,7 +662,7 @@ JSON_VALUES = st.recursive(
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

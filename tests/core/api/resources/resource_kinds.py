@@ -1,6 +1,6 @@
 """The four resource types as test parameters: where they live and what they add to data.
 
-`kind` (a fixture, see `tests/core/test_resources_*.py`) creates the parent of the list
+`kind` (a fixture, see `tests/core/api/resources/test_resources_*.py`) creates the parent of the list
 (nothing for buckets, the `shop` bucket for collections and groups, `shop/orders` for
 records) so that a test can work on `kind.plural` and `kind.path(id)` directly.
 """

@@ -14,7 +14,7 @@ from django.db import IntegrityError, OperationalError
 
 from kinto_django.core.api import utility
 from tests import factories
-from tests.core.resource_kinds import KINDS, kind_fixture
+from tests.core.api.resources.resource_kinds import KINDS, kind_fixture
 
 ALWAYS = {"Backoff", "Retry-After", "Alert", "Content-Length", "Content-Type", "X-Request-Id"}
 OBJECT = ALWAYS | {"Last-Modified", "ETag", "Cache-Control", "Expires", "Pragma"}
@@ -29,7 +29,7 @@ ORIGIN = "https://app.example.com"
 
 @pytest.fixture(params=list(KINDS))
 def kind(request: Any, api: Any) -> Any:
-    """Each resource type in turn, its parent created (see tests/core/resource_kinds.py)."""
+    """Each resource type in turn, its parent created (see tests/core/api/resources/resource_kinds.py)."""
     return kind_fixture(request, api)
 
 

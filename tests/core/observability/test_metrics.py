@@ -15,7 +15,7 @@ from kinto_django.notifications.dispatcher import Dispatcher
 from tests import factories
 from tests.notifications.receivers import WebhookReceiver
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REQUESTS = "kinto_request_summary_total"
 DURATION = "kinto_request_duration_seconds"
 DATABASE = "kinto_request_database_seconds"

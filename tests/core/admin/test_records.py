@@ -11,7 +11,7 @@ from kinto_django.core.signals import resource_changed
 from kinto_django.permissions.service import object_permissions
 from kinto_django.records.models import Record
 from tests import factories
-from tests.admin.conftest import admin_url, form_errors
+from tests.core.admin.conftest import admin_url, form_errors
 
 RECORDS = factories.RECORDS
 

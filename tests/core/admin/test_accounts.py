@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kinto_django.accounts.models import Account
-from tests.admin.conftest import admin_url, form_errors
+from tests.core.admin.conftest import admin_url, form_errors
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from kinto_django.history.models import HistoryEntry
 from kinto_django.notifications.models import OutboxEntry
 from tests import factories
-from tests.admin.conftest import admin_url
+from tests.core.admin.conftest import admin_url
 
 
 @pytest.fixture

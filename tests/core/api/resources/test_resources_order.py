@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core import resource_kinds
-from tests.core.resource_kinds import KINDS, Kind, user_id
+from tests.core.api.resources import resource_kinds
+from tests.core.api.resources.resource_kinds import KINDS, Kind, user_id
 
 kind = resource_kinds.kind
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.core import resource_kinds
-from tests.core.resource_kinds import KINDS, Kind, data_without_meta, user_id
+from tests.core.api.resources import resource_kinds
+from tests.core.api.resources.resource_kinds import KINDS, Kind, data_without_meta, user_id
 
 kind = resource_kinds.kind
 

@@ -25,6 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests import factories
+from tests.conftest import examples
 
 BUCKET = factories.BUCKET
 COLLECTION = factories.COLLECTION
@@ -52,7 +53,7 @@ ERRNO_STATUSES = {
 }
 
 PROPERTIES = hypothesis_settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -18,6 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests import factories
+from tests.conftest import examples
 
 LIST_PATHS = {
     "bucket": "/buckets",
@@ -877,7 +878,7 @@ def oracle_dataset(resource: Resource) -> Resource:
 
 
 @hypothesis_settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -892,7 +893,7 @@ def test_comparisons_agree_with_the_oracle(
 
 
 @hypothesis_settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -909,7 +910,7 @@ def test_in_and_exclude_agree_with_the_oracle(
 
 
 @hypothesis_settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from werkzeug.test import Client
 
 from kinto_django.core.openapi.document import api_paths
+from tests.conftest import examples
 
 CHECKS = [
     not_a_server_error,
@@ -170,7 +171,7 @@ def test_operation_conforms_to_the_document(label, schema, seeded):
     callers = [basic(*ADMIN), basic(*ADMIN), basic("stranger", "pw"), None]
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples(EXAMPLES),
         derandomize=True,
         database=None,
         deadline=None,

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.core.observability.conftest import Scrape
 from tests.e2e.server import ServerProcess
-from tests.observability.conftest import Scrape
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group as PrincipalGroup
 from kinto_django.buckets.models import Bucket, Collection
 from kinto_django.permissions.service import object_permissions
 from tests import factories
-from tests.admin.conftest import admin_url, form_errors
+from tests.core.admin.conftest import admin_url, form_errors
 
 
 @pytest.fixture

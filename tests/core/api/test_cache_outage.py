@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.test_querying_filters import Resource
+from tests.core.query.test_querying_filters import Resource
 
 UNREACHABLE_REDIS = {
     "default": {

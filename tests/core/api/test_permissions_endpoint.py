@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kinto_django import jsonutil
 from tests import factories
 from tests.accounts.test_accounts import accounts, sign_up  # noqa: F401  (fixture)
-from tests.core.test_properties import OPERATORS, PROPERTIES, TOKENS, VALUES, check, encode
+from tests.core.api.test_properties import OPERATORS, PROPERTIES, TOKENS, VALUES, check, encode
 
 BUCKET, COLLECTION, GROUP = "/buckets/shop", factories.COLLECTION, "/buckets/shop/groups/staff"
 RECORD = f"{factories.RECORDS}/r1"

@@ -7,8 +7,8 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from tests.core import resource_kinds
-from tests.core.resource_kinds import Kind, user_id
+from tests.core.api.resources import resource_kinds
+from tests.core.api.resources.resource_kinds import Kind, user_id
 
 kind = resource_kinds.kind
 

@@ -9,7 +9,7 @@ import pytest
 from kinto_django.buckets.models import Bucket, Collection, Group
 from kinto_django.records.models import Record
 from tests import factories
-from tests.admin.conftest import admin_url, form_errors
+from tests.core.admin.conftest import admin_url, form_errors
 
 # (model, parent model, API path of the new object, data)
 CASES = [

@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.core import resource_kinds
-from tests.core.resource_kinds import KINDS, Kind
+from tests.core.api.resources import resource_kinds
+from tests.core.api.resources.resource_kinds import KINDS, Kind
 
 kind = resource_kinds.kind
 

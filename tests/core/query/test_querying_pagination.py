@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.core.test_querying_filters import LIST_PATHS, Resource, invalid
+from tests.core.query.test_querying_filters import LIST_PATHS, Resource, invalid
 
 BASE = "http://testserver/v1"
 
