@@ -14,7 +14,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kinto_project.settings")
 wsgi_application = get_wsgi_application()
 
-from kinto_django.notifications.routing import live_application  # noqa: E402
+from kinto_django.notifications.live.routing import live_application  # noqa: E402
 from kinto_project.http_bridge import WSGIBridge  # noqa: E402  (needs the apps loaded)
 
 http_application = WSGIBridge(wsgi_application, threads=int(os.environ.get("KINTO_THREADS", "4")))

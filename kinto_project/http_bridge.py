@@ -107,7 +107,7 @@ class WSGIBridge:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
-            return  # lifespan and WebSocket are handled before (notifications.routing)
+            return  # lifespan and WebSocket are handled before (notifications.live.routing)
         body = await read_body(scope, receive)
         loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(

@@ -1,9 +1,9 @@
 """The outbox of the durable listeners (Redis queues, webhooks) and the dispatcher's lease.
 
 An `OutboxEntry` is written by every write, for every durable listener that wants it, in the
-transaction of the write (see `kinto_django.notifications.outbox`): a committed change always has its
-entries and a rolled-back one never does. The dispatcher (`kinto_django.notifications.dispatcher`) reads
-them back, merges the entries of one event, delivers it and marks the entries delivered.
+transaction of the write (see `outbox.entries`): a committed change always has its entries
+and a rolled-back one never does. The dispatcher (`outbox.dispatcher`) reads them back,
+merges the entries of one event, delivers it and marks the entries delivered.
 """
 
 from __future__ import annotations

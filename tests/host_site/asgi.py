@@ -8,6 +8,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_site.settings")
 django_application = get_asgi_application()
 
-from kinto_django.notifications.routing import live_application  # noqa: E402  (needs the apps loaded)
+from kinto_django.notifications.live.routing import live_application  # noqa: E402  (needs the apps loaded)
 
 application = live_application(django_application)

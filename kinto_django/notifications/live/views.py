@@ -1,5 +1,5 @@
 """`/v1/changes` as seen by the plain HTTP stack: the live feed itself is served by the ASGI
-router (`kinto_django.notifications.routing`) before Django; what reaches Django is explained here."""
+router (`kinto_django.notifications.live.routing`) before Django; what reaches Django is explained here."""
 
 from __future__ import annotations
 

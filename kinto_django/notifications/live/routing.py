@@ -15,14 +15,14 @@ from typing import Any
 
 from kinto_django.conf import kinto_settings
 from kinto_django.core.api.locations import mounted_api_root
-from kinto_django.notifications.consumers import (
+from kinto_django.notifications.live.consumers import (
     ChangesConsumer,
     event_stream,
     header,
     wants_event_stream,
 )
-from kinto_django.notifications.hub import get_hub
-from kinto_django.notifications.runtime import publisher
+from kinto_django.notifications.live.hub import get_hub
+from kinto_django.notifications.live.runtime import publisher
 
 
 def live_path() -> str:

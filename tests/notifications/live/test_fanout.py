@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kinto_django.notifications import access, hub
+from kinto_django.notifications.live import access, hub
 from tests import factories
 
 RECORDS = factories.RECORDS

@@ -30,8 +30,8 @@ from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core.api.middleware.cors import origin_allowed
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.runtime import run_db
-from kinto_django.notifications.sessions import Session, error_message, identify, message
+from kinto_django.notifications.live.runtime import run_db
+from kinto_django.notifications.live.sessions import Session, error_message, identify, message
 
 logger = logging.getLogger(__name__)
 

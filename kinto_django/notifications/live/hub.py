@@ -27,12 +27,12 @@ from channels.layers import get_channel_layer
 
 from kinto_django import jsonutil
 from kinto_django.core.query.fields import project_fields
-from kinto_django.notifications import groups
-from kinto_django.notifications.access import Readers, committed_between, readers_of
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.matching import matches
-from kinto_django.notifications.runtime import run_db
-from kinto_django.notifications.subscriptions import Target
+from kinto_django.notifications.live import groups
+from kinto_django.notifications.live.access import Readers, committed_between, readers_of
+from kinto_django.notifications.live.matching import matches
+from kinto_django.notifications.live.runtime import run_db
+from kinto_django.notifications.live.subscriptions import Target
 from kinto_django.permissions import service as permissions
 
 logger = logging.getLogger(__name__)
