@@ -2,7 +2,7 @@
 event stream goes to the live consumers, everything else to the HTTP application.
 
 HTTP requests should go to the WSGI application through a thread pool (as
-`kinto_project.http_bridge` does) rather than Django's ASGI handler, which runs synchronous
+`kinto_django.core.api.bridge` does) rather than Django's ASGI handler, which runs synchronous
 views one at a time per process (`thread_sensitive`): see `kinto_project.asgi`.
 """
 
