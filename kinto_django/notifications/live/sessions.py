@@ -16,12 +16,8 @@ from kinto_django import errors, jsonutil
 from kinto_django.core.query.fields import project_fields
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live import subscriptions
-from kinto_django.notifications.live.hub import (
-    LiveConnection,
-    Subscription,
-    change_body,
-    get_hub,
-)
+from kinto_django.notifications.live.connections import LiveConnection, Subscription, change_body
+from kinto_django.notifications.live.hub import get_hub
 from kinto_django.notifications.live.matching import matches
 from kinto_django.notifications.live.runtime import run_db
 from kinto_django.permissions import service as permissions
