@@ -9,7 +9,7 @@ from django.db.models import Count, Min, QuerySet
 from django.http import HttpRequest
 
 from kinto_django.core.admin.resources import ReadOnlyAdmin, pretty_json, search_json
-from kinto_django.notifications.models import OutboxEntry
+from kinto_django.notifications.outbox.models import OutboxEntry
 
 
 class DeliveryFilter(admin.SimpleListFilter):

@@ -35,8 +35,8 @@ from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core.observability import metrics
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.models import DispatcherLease, OutboxEntry
 from kinto_django.notifications.outbox.entries import entries_committed
+from kinto_django.notifications.outbox.models import DispatcherLease, OutboxEntry
 from kinto_django.notifications.outbox.sinks import DeliveryFailed, Sink, configured_sinks
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from django.db.models import Count
 from kinto_django.core.context import ActionContext
 from kinto_django.core.events import EventCollector
 from kinto_django.core.models import ResourceModel
-from kinto_django.notifications.models import OutboxEntry
+from kinto_django.notifications.outbox.models import OutboxEntry
 from kinto_django.notifications.outbox.sinks import configured_sinks
 
 # The event id of each (type, parent, action) of a request, kept while its collector lives

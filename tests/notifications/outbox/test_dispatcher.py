@@ -9,10 +9,10 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from kinto_django.notifications.models import OutboxEntry
 from kinto_django.notifications.outbox import dispatcher as dispatcher_module
 from kinto_django.notifications.outbox.dispatcher import Dispatcher, retry_delay
 from kinto_django.notifications.outbox.entries import backlog
+from kinto_django.notifications.outbox.models import OutboxEntry
 from tests import factories
 
 RECORDS = factories.RECORDS
