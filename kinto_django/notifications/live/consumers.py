@@ -231,7 +231,10 @@ async def stream(session: StreamSession, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"retry: 1000\n\n", "more_body": True})
     while True:
         try:
-            text, timestamp = await asyncio.wait_for(session.queue.get(), keepalive)
+            # Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that comes as
+            # the message arrives, and the stream of a client too slow never ended.
+            async with asyncio.timeout(keepalive):
+                text, timestamp = await session.queue.get()
         except TimeoutError:
             chunk = b": keep-alive\n\n"
         else:
