@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 from typing import Any
 
-from kinto_django.conf import kinto_settings
 from kinto_django.core.api.locations import mounted_api_root
-from kinto_django.notifications.live.consumers import (
-    ChangesConsumer,
-    event_stream,
-    header,
-    wants_event_stream,
-)
+from kinto_django.notifications.live.eventstream import EventStreamConsumer, wants_event_stream
 from kinto_django.notifications.live.hub import get_hub
 from kinto_django.notifications.live.runtime import publisher
+from kinto_django.notifications.live.websocket import ChangesConsumer
 
 
 def live_path() -> str:
@@ -30,20 +24,10 @@ def live_path() -> str:
     return mounted_api_root() + "/changes"
 
 
-def credentials_allowed(origin: str) -> bool:
-    """Whether a browser page of `origin` may use credentials its browser attaches on its own
-    (cached Basic auth) on a WebSocket handshake: only origins listed by `cors_origins`
-    explicitly (`*` does not count), as a credentialed CORS request would require."""
-    return any(
-        fnmatch.fnmatchcase(origin, pattern)
-        for pattern in kinto_settings.cors_origins
-        if pattern != "*"
-    )
-
-
 def live_application(http_application: Any) -> Any:
     """Wrap the HTTP application with the live endpoint (and the ASGI lifespan)."""
     websocket = ChangesConsumer.as_asgi()
+    event_stream = EventStreamConsumer.as_asgi()
     path = live_path()
 
     async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -56,14 +40,6 @@ def live_application(http_application: Any) -> Any:
             if scope["path"] != path:
                 await send({"type": "websocket.close", "code": 4404})
                 return
-            origin = header(scope, b"origin")
-            if origin and not credentials_allowed(origin):
-                scope = {
-                    **scope,
-                    "headers": [
-                        (k, v) for k, v in scope["headers"] if k.lower() != b"authorization"
-                    ],
-                }
             await websocket(scope, receive, send)
             return
         if kind == "http" and scope["path"] == path and wants_event_stream(scope):
