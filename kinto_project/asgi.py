@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kinto_project.settings")
 wsgi_application = get_wsgi_application()
 
 from kinto_django.core.api.bridge import WSGIBridge  # noqa: E402  (needs the apps loaded)
-from kinto_django.notifications.live.routing import live_application  # noqa: E402
+from kinto_django.notifications.live import routing  # noqa: E402
 
 http_application = WSGIBridge(wsgi_application, threads=int(os.environ.get("KINTO_THREADS", "4")))
-application = live_application(http_application)
+application = routing.application(http_application)
