@@ -1,8 +1,9 @@
-"""Live fan-out benchmark: one stream of writes, delivered to many WebSocket subscribers.
+"""Live fan-out benchmark: one stream of writes, delivered to many subscribers.
 
 Starts our server the production way (`bin/serve`, PostgreSQL, optionally Redis), opens
-`--subscribers` WebSocket connections (each its own user, from `--client-processes`
-processes) subscribed to one collection, then writes records into it one after the other
+`--subscribers` connections (each its own user, from `--client-processes` processes)
+subscribed to one collection, WebSockets or, with `--transport sse`, Server-Sent Events
+streams, then writes records into it one after the other
 for `--duration` seconds (at most `--rate` per second). Every record carries the time its
 write was sent; each subscriber notes when the change arrives. Reports events written,
 changes delivered (and any missing), deliveries per second, and the delivery latency
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import websockets
@@ -46,8 +48,84 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
+class open_websocket:
+    """A WebSocket subscribed to the records (`async with`; `recv()` gives each message)."""
+
+    def __init__(self, url: str, user: str) -> None:
+        self.url = url.replace("http://", "ws://") + "/changes"
+        self.user = user
+
+    async def __aenter__(self) -> Any:
+        self.socket = await websockets.connect(
+            self.url,
+            additional_headers={"Authorization": authorization(self.user)},
+            max_queue=None,
+            open_timeout=120,
+            ping_interval=None,
+        )
+        await self.socket.recv()  # hello
+        await self.socket.send(json.dumps({"type": "subscribe", "id": "s", "resource": RECORDS}))
+        answer = json.loads(await self.socket.recv())
+        assert answer["type"] == "subscribed", answer
+        return self.socket
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.socket.close()
+
+
+class open_event_stream:
+    """`GET /changes` with `Accept: text/event-stream` on a plain connection (HTTP/1.1, chunked
+    body), read by a task into a queue so that `recv()` may time out without losing data."""
+
+    def __init__(self, url: str, user: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.target = f"{parts.path}/changes?{urlencode({'resource': RECORDS})}"
+        self.user = user
+        self.messages: asyncio.Queue[str] = asyncio.Queue()
+
+    async def __aenter__(self) -> Any:
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), 120
+        )
+        request = (
+            f"GET {self.target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Accept: text/event-stream\r\nAuthorization: {authorization(self.user)}\r\n\r\n"
+        )
+        self.writer.write(request.encode())
+        status = await asyncio.wait_for(self.reader.readline(), 120)
+        assert status.split()[1] == b"200", status
+        while (await self.reader.readline()).strip():
+            pass  # headers
+        self.task = asyncio.create_task(self.read())
+        answer = json.loads(await self.recv())
+        assert answer["type"] == "subscribed", answer
+        return self
+
+    async def read(self) -> None:
+        pending = b""
+        while True:
+            size = int((await self.reader.readline()).strip(), 16)
+            if size == 0:
+                return
+            pending += (await self.reader.readexactly(size + 2))[:-2]
+            while b"\n\n" in pending:
+                frame, pending = pending.split(b"\n\n", 1)
+                for line in frame.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        self.messages.put_nowait(line[6:].decode())
+
+    async def recv(self) -> str:
+        return await self.messages.get()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.task.cancel()
+        self.writer.close()
+
+
 async def subscribers(
     url: str,
+    transport: str,
     users: list[str],
     ready: Any,
     written: Any,
@@ -55,23 +133,13 @@ async def subscribers(
 ) -> None:
     """One client process: its share of the connections, until each has every change (or
     nothing came for `QUIET_SECONDS` after the writes ended)."""
-    ws_url = url.replace("http://", "ws://") + "/changes"
     latencies: list[float] = []
     counts: list[int] = []
     arrivals: list[float] = [0.0]
 
     async def one(user: str, opened: asyncio.Event) -> None:
-        async with websockets.connect(
-            ws_url,
-            additional_headers={"Authorization": authorization(user)},
-            max_queue=None,
-            open_timeout=120,
-            ping_interval=None,
-        ) as socket:
-            await socket.recv()  # hello
-            await socket.send(json.dumps({"type": "subscribe", "id": "s", "resource": RECORDS}))
-            answer = json.loads(await socket.recv())
-            assert answer["type"] == "subscribed", answer
+        opener = open_event_stream(url, user) if transport == "sse" else open_websocket(url, user)
+        async with opener as socket:
             opened.set()
             received = 0
             last = time.monotonic()
@@ -113,8 +181,8 @@ async def subscribers(
     )
 
 
-def subscriber_process(url, users, ready, written, results) -> None:
-    asyncio.run(subscribers(url, users, ready, written, results))
+def subscriber_process(url, transport, users, ready, written, results) -> None:
+    asyncio.run(subscribers(url, transport, users, ready, written, results))
 
 
 def write_stream(url: str, duration: float, rate: float) -> tuple[int, float]:
@@ -157,6 +225,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--transport", choices=("ws", "sse"), default="ws", help="WebSocket or event stream"
+    )
     parser.add_argument("--duration", type=float, default=10, help="seconds of writes")
     parser.add_argument("--rate", type=float, default=50, help="writes per second at most")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
@@ -188,11 +259,12 @@ def main() -> int:
         written_total = context.Value("i", -1)
         processes = [
             context.Process(
-                target=subscriber_process, args=(url, share, ready, written_total, results)
+                target=subscriber_process,
+                args=(url, args.transport, share, ready, written_total, results),
             )
             for share, ready in zip(shares, readies, strict=True)
         ]
-        log(f"opening {args.subscribers} WebSocket subscriptions")
+        log(f"opening {args.subscribers} subscriptions ({args.transport})")
         opening = time.time()
         for process in processes:
             process.start()
@@ -219,6 +291,7 @@ def main() -> int:
     delivered_by = max(o["last_arrival"] for o in outcomes)
     expected = written * args.subscribers
     figures = {
+        "transport": args.transport,
         "subscribers": args.subscribers,
         "connections_closed_early": args.subscribers - len(counts),
         "workers": args.workers,

@@ -1,2 +1,3 @@
-"""Change notifications: the engine's `resource_changed` signal, delivered to listeners (live
-WebSocket and Server-Sent Events clients first)."""
+"""Change notifications: the engine's `resource_changed` signal, delivered to listeners
+(`listeners`, the registry). Two parts use it: `live`, the push to WebSocket and Server-Sent
+Events clients, and `outbox`, the durable listeners (Redis queues, webhooks)."""

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from kinto_django.core.admin.forms import pretty_json
 from kinto_django.core.admin.resources import ReadOnlyAdmin
 from kinto_django.core.admin.search import search_json
-from kinto_django.notifications.models import OutboxEntry
+from kinto_django.notifications.outbox.models import OutboxEntry
 
 
 class DeliveryFilter(admin.SimpleListFilter):

@@ -13,7 +13,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from kinto_django.core.signals import resource_changed
         from kinto_django.notifications import listeners
-        from kinto_django.notifications.broadcast import broadcast
+        from kinto_django.notifications.live.broadcast import broadcast
 
         resource_changed.connect(listeners.dispatch, dispatch_uid="kinto-notifications")
         listeners.register(listeners.Listener("live", broadcast))
@@ -36,8 +36,8 @@ class NotificationsConfig(AppConfig):
 
         from kinto_django.core.signals import resource_written
         from kinto_django.notifications import checks  # noqa: F401 - registers the system checks
-        from kinto_django.notifications.dispatcher import start_in_server
-        from kinto_django.notifications.outbox import record_entries
+        from kinto_django.notifications.outbox.dispatcher import start_in_server
+        from kinto_django.notifications.outbox.entries import record_entries
 
         resource_written.connect(record_entries, dispatch_uid="kinto-outbox")
         request_started.connect(start_in_server, dispatch_uid="kinto-outbox-dispatcher")

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.checks import Error, register
 
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.sinks import read_configuration
+from kinto_django.notifications.outbox.sinks import read_configuration
 
 POSITIVE = (
     "event_dispatcher_poll_seconds",

@@ -30,7 +30,7 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # How long a live change waits for those committed before it in its list, whose events
     # are still on their way (a sender that died after its commit would hold it that long).
     "live_order_wait_seconds": (2.0, float),
-    # Durable listeners (notifications.sinks) and their dispatcher (notifications.dispatcher).
+    # Durable listeners (outbox.sinks) and their dispatcher (outbox.dispatcher).
     "event_listeners": ([], as_list),
     # Run a dispatcher thread in every server process (only the lease holder delivers).
     "event_dispatcher_in_server": (False, as_bool),

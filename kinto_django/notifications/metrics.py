@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 
 from kinto_django.core.observability.metrics import PREFIX
-from kinto_django.notifications.outbox import backlog
-from kinto_django.notifications.sinks import configured_sinks
+from kinto_django.notifications.outbox.entries import backlog
+from kinto_django.notifications.outbox.sinks import configured_sinks
 
 
 def outbox_backlog() -> Iterator[GaugeMetricFamily]:

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from kinto_django.notifications.views import ChangesView
+from kinto_django.notifications.live.views import ChangesView
 
 urlpatterns = [path("changes", ChangesView.as_view(), name="changes")]

@@ -225,3 +225,40 @@ def test_revoking_read_access_stops_delivery(servers):
             assert await bob_client.quiet(1)
 
     asyncio.run(scenario())
+
+
+def test_an_event_stream_of_server_b_receives_writes_made_through_server_a(servers):
+    a, b = servers
+    alice_a = Api(a, ALICE)
+    records = new_collection(alice_a)
+    before = alice_a("PUT", f"{records}/before", {"data": {}})["data"]
+    stream = requests.get(
+        f"{b.url}/changes",
+        params={"resource": records},
+        headers={"Accept": "text/event-stream", "Last-Event-ID": str(before["last_modified"])},
+        auth=ALICE,
+        stream=True,
+        timeout=TIMEOUT,
+    )
+    with stream:
+        assert stream.status_code == 200
+        events = sse_events(stream)
+        assert next(events)[1]["type"] == "subscribed"
+        assert next(events)[1]["type"] == "replayed"  # nothing after `before`
+        created = alice_a("PUT", f"{records}/r1", {"data": {"title": "one"}})["data"]
+        event_id, change = next(events)
+        assert (change["action"], change["id"], change["data"]) == ("create", "r1", created)
+        assert event_id == str(created["last_modified"])
+
+
+def sse_events(response: requests.Response) -> Iterator[tuple[str | None, dict]]:
+    """The `(id, data)` of each event of a stream (comments skipped)."""
+    event_id, data = None, None
+    for line in response.iter_lines():
+        if line.startswith(b"id: "):
+            event_id = line[4:].decode()
+        elif line.startswith(b"data: "):
+            data = json.loads(line[6:])
+        elif not line and data is not None:
+            yield event_id, data
+            event_id, data = None, None

@@ -230,3 +230,46 @@ def test_live_changes_for_the_sites_logged_in_users(site, site_users):
     # A page of another site gets the user's cookie attached by the browser, but no identity.
     foreign = asyncio.run(hello({"Cookie": cookie, "Origin": "http://evil.example"}))
     assert foreign == {"type": "hello", "user_id": None}
+
+
+def test_the_sites_own_websocket_consumer_beside_the_apis_live_endpoint(site):
+    echo_url = f"ws://127.0.0.1:{site.port}/ws/echo"
+    changes_url = site.url.replace("http://", "ws://") + "/changes"
+
+    async def scenario() -> None:
+        async with (
+            websockets.connect(echo_url) as echo,
+            websockets.connect(changes_url) as changes,
+        ):
+            await echo.send("ping")
+            assert await asyncio.wait_for(echo.recv(), TIMEOUT) == "echo: ping"
+            hello = json.loads(await asyncio.wait_for(changes.recv(), TIMEOUT))
+            assert hello == {"type": "hello", "user_id": None}
+
+    asyncio.run(scenario())
+
+
+def test_event_streams_under_the_prefix_and_plain_gets_to_the_api(site):
+    erin = requests.Session()
+    erin.auth = ("erin", "secret")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    assert erin.put(f"{site.url}/buckets/{bucket}", timeout=TIMEOUT).status_code == 201
+    params = {"resource": f"/buckets/{bucket}/collections"}
+    with erin.get(
+        f"{site.url}/changes",
+        params=params,
+        headers={"Accept": "text/event-stream"},
+        stream=True,
+        timeout=TIMEOUT,
+    ) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+        lines = stream.iter_lines()
+        assert next(lines) == b"retry: 1000"
+        assert next(lines) == b""
+        subscribed = json.loads(next(lines).removeprefix(b"data: "))
+        assert subscribed["type"] == "subscribed" and subscribed["subscription"] == "stream"
+    # Without asking for a stream, the request reaches the API (through the site's HTTP
+    # application), which says how to subscribe.
+    plain = erin.get(f"{site.url}/changes", params=params, timeout=TIMEOUT)
+    assert plain.status_code == 406 and plain.json()["errno"] == 107

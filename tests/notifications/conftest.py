@@ -19,8 +19,11 @@ from channels.testing import WebsocketCommunicator
 from django.db.backends.signals import connection_created
 
 from kinto_django import jsonutil
-from kinto_django.notifications import hub as hub_module
-from kinto_django.notifications.runtime import close_database_connections, close_pool_connections
+from kinto_django.notifications.live import hub as hub_module
+from kinto_django.notifications.live.runtime import (
+    close_database_connections,
+    close_pool_connections,
+)
 from tests.conftest import PASSWORD, Api
 from tests.notifications.receivers import WebhookReceiver
 

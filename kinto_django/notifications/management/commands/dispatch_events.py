@@ -18,10 +18,10 @@ from prometheus_client import start_http_server
 from prometheus_client.metrics_core import Metric
 
 from kinto_django.core.observability.metrics import exposed_registry
-from kinto_django.notifications.dispatcher import Dispatcher, lease_holder
-from kinto_django.notifications.models import OutboxEntry
-from kinto_django.notifications.outbox import backlog
-from kinto_django.notifications.sinks import configuration
+from kinto_django.notifications.outbox.dispatcher import Dispatcher, lease_holder
+from kinto_django.notifications.outbox.entries import backlog
+from kinto_django.notifications.outbox.models import OutboxEntry
+from kinto_django.notifications.outbox.sinks import configuration
 
 
 class ClosingRegistry:

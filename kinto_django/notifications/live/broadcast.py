@@ -12,8 +12,8 @@ from typing import Any
 
 from kinto_django import jsonutil
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.groups import groups_of_event
-from kinto_django.notifications.runtime import publisher
+from kinto_django.notifications.live.groups import groups_of_event
+from kinto_django.notifications.live.runtime import publisher
 
 MESSAGE_TYPE = "kinto.event"
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import Client as DjangoClient
 
-from kinto_django.notifications import subscriptions
+from kinto_django.notifications.live import subscriptions
 from tests import factories
 from tests.conftest import Api
 

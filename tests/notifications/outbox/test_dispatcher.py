@@ -9,10 +9,10 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from kinto_django.notifications import dispatcher as dispatcher_module
-from kinto_django.notifications.dispatcher import Dispatcher, retry_delay
-from kinto_django.notifications.models import OutboxEntry
-from kinto_django.notifications.outbox import backlog
+from kinto_django.notifications.outbox import dispatcher as dispatcher_module
+from kinto_django.notifications.outbox.dispatcher import Dispatcher, retry_delay
+from kinto_django.notifications.outbox.entries import backlog
+from kinto_django.notifications.outbox.models import OutboxEntry
 from tests import factories
 
 RECORDS = factories.RECORDS
@@ -311,7 +311,7 @@ def test_a_server_process_can_run_the_dispatcher(
 def test_an_unexpected_listener_error_is_a_failed_delivery(
     api, webhook, receiver, dispatcher, clock, monkeypatch
 ):
-    from kinto_django.notifications.sinks import Webhook
+    from kinto_django.notifications.outbox.sinks import Webhook
 
     deliver = Webhook.deliver
 

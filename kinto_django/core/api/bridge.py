@@ -1,10 +1,22 @@
-"""Plain HTTP requests of the ASGI server, run by the WSGI application in a thread pool.
+"""Plain HTTP requests of an ASGI server, run by the WSGI application in a thread pool.
+
+Django's own ASGI handler runs synchronous views one at a time per process (they are
+`thread_sensitive`), and the API's views are synchronous: behind it, a server process serves
+one API request at a time. `WSGIBridge` runs them on `threads` threads instead, as a WSGI
+server would. It ships with the package so that a site embedding the API serves it as fast
+as the standalone project does: `WSGIBridge(get_wsgi_application())` is the HTTP
+application of the site's ASGI router (see the README, "Embed in your Django site").
 
 The request body is read on the event loop first, the application runs in a thread, and the
 response is sent from the loop once the thread is done: one hand-over each way per request.
 (Bridges that stream the body and each response chunk between the loop and the thread, as
 a2wsgi does, wait for the loop several times per request, which cost a tenth of the write
 throughput under load.) The API's responses are small JSON documents, built whole anyway.
+
+What a site's own pages get through it: every request body is read up to the API's
+`max_request_body_bytes` (a longer one is not read at all, so that the API answers 413 from
+the declared length), and streaming responses are sent once complete. A site with larger
+uploads or long streamed downloads of its own routes them to Django's ASGI handler instead.
 """
 
 from __future__ import annotations
@@ -101,13 +113,13 @@ def run(application: Callable, environ: dict[str, Any]) -> tuple[int, list, byte
 class WSGIBridge:
     """An ASGI application serving HTTP with a WSGI application on `threads` threads."""
 
-    def __init__(self, application: Callable, threads: int) -> None:
+    def __init__(self, application: Callable, threads: int = 4) -> None:
         self.application = application
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="kinto-http")
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
-            return  # lifespan and WebSocket are handled before (notifications.routing)
+            return  # lifespan and WebSocket belong to other applications of the router
         body = await read_body(scope, receive)
         loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(

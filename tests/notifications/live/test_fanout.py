@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kinto_django.notifications import access, hub
+from kinto_django.notifications.live import access, connections, hub
 from tests import factories
 
 RECORDS = factories.RECORDS
@@ -74,7 +74,7 @@ def test_a_client_too_slow_to_read_is_dropped_not_buffered(kinto_settings):
     kinto_settings(live_send_queue_size=2)
     dropped = []
 
-    class Connection(hub.LiveConnection):
+    class Connection(connections.LiveConnection):
         def on_overflow(self):
             dropped.append(True)
 

@@ -14,16 +14,12 @@ from django.http import HttpRequest
 
 from kinto_django import errors, jsonutil
 from kinto_django.core.query.fields import project_fields
-from kinto_django.notifications import subscriptions
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.hub import (
-    LiveConnection,
-    Subscription,
-    change_body,
-    get_hub,
-)
-from kinto_django.notifications.matching import matches
-from kinto_django.notifications.runtime import run_db
+from kinto_django.notifications.live import subscriptions
+from kinto_django.notifications.live.connections import LiveConnection, Subscription, change_body
+from kinto_django.notifications.live.hub import get_hub
+from kinto_django.notifications.live.matching import matches
+from kinto_django.notifications.live.runtime import run_db
 from kinto_django.permissions import service as permissions
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Writing the outbox: the durable listeners' share of every write, in its transaction.
 
-`record_entries` receives `kinto_django.core.signals.resource_written`, sent by every action inside the
-writing transaction, and inserts one entry per durable listener that wants the write (one
-statement for all of them). The entries are therefore committed with the change, or rolled
+`record_entries` receives `kinto_django.core.signals.resource_written`, sent by every action
+inside the writing transaction, and inserts one entry per durable listener that wants the
+write (one statement for all of them). The entries are therefore committed with the change, or rolled
 back with it (a failed batch sub-request's entries vanish with its savepoint), and survive any
 crash after the commit: the dispatcher delivers them at least once.
 
@@ -26,8 +26,8 @@ from django.db.models import Count
 from kinto_django.core.context import ActionContext
 from kinto_django.core.events import EventCollector
 from kinto_django.core.models import ResourceModel
-from kinto_django.notifications.models import OutboxEntry
-from kinto_django.notifications.sinks import configured_sinks
+from kinto_django.notifications.outbox.models import OutboxEntry
+from kinto_django.notifications.outbox.sinks import configured_sinks
 
 # The event id of each (type, parent, action) of a request, kept while its collector lives
 # and forgotten once a transaction commits (a later transaction starts new events).

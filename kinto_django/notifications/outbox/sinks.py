@@ -11,8 +11,8 @@ Configured as the reference server's listeners (spec/09, "Configurable listeners
     event_listeners.hook.resources = record
 
 (environment: `KINTO_EVENT_LISTENERS_HOOK_URL=…`; the settings loader turns the dots into
-underscores). Their events go through the outbox (`kinto_django.notifications.outbox`) and are delivered
-by the dispatcher (`kinto_django.notifications.dispatcher`), never in the request path.
+underscores). Their events go through the outbox (`outbox.entries`) and are delivered by
+the dispatcher (`outbox.dispatcher`), never in the request path.
 
 Both kinds receive the same JSON message per merged event:
 `{"id": "<event uuid>", "payload": {…}, "impacted_objects": [{"new": …, "old": …}, …]}`.

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from channels.testing import WebsocketCommunicator
+
+from kinto_django import jsonutil
 from tests import factories
+from tests.notifications.conftest import TIMEOUT, basic
 
 RECORDS = factories.RECORDS
 
@@ -250,13 +254,13 @@ def test_credentials_in_the_first_message(live, api):
         await wrong.send(type="authenticate", authorization="Basic !!!")
         assert (await wrong.receive())["error"]["code"] == 401
         # One attempt per connection: no faster password guessing than over HTTP.
-        await wrong.send(type="authenticate", authorization=factories_basic("alice"))
+        await wrong.send(type="authenticate", authorization=basic("alice"))
         refused = await wrong.receive()
         assert "Authenticate once per connection" in refused["error"]["message"]
         await wrong.close()
 
         client = await live.connect()
-        await client.send(type="authenticate", authorization=factories_basic("alice"))
+        await client.send(type="authenticate", authorization=basic("alice"))
         authenticated = await client.receive()
         assert authenticated["type"] == "authenticated", authenticated
         assert authenticated["user_id"].startswith("basicauth:")
@@ -266,7 +270,66 @@ def test_credentials_in_the_first_message(live, api):
     live.run(scenario)
 
 
-def factories_basic(user):
-    from tests.notifications.conftest import basic
+async def hello_with(live, **headers: str) -> dict:
+    """The `hello` of a connection opened with these handshake headers."""
+    header_list = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    communicator = WebsocketCommunicator(live.application, "/v1/changes", header_list)
+    connected, _ = await communicator.connect(TIMEOUT)
+    assert connected
+    hello = jsonutil.loads(await communicator.receive_from(TIMEOUT))
+    await communicator.disconnect()
+    return hello
 
-    return basic(user)
+
+def test_handshake_credentials_count_only_from_origins_listed_explicitly(
+    live, api, kinto_settings
+):
+    kinto_settings(cors_origins=["https://app.example", "*"])
+    alice = api.get("/").json["user"]["id"]
+
+    async def scenario():
+        # Not a browser (no Origin): the header is the client's own.
+        assert (await hello_with(live, authorization=basic("alice")))["user_id"] == alice
+        listed = await hello_with(live, authorization=basic("alice"), origin="https://app.example")
+        assert listed["user_id"] == alice
+        # A page of any other origin: its browser may have attached cached credentials on
+        # its own (`*` lets pages read, not use them); the page must send `authenticate`.
+        foreign = await hello_with(
+            live, authorization=basic("alice"), origin="https://elsewhere.example"
+        )
+        assert foreign == {"type": "hello", "user_id": None}
+
+    live.run(scenario)
+
+
+def test_a_client_too_slow_to_read_is_closed_with_4008(live, api, kinto_settings):
+    kinto_settings(live_send_queue_size=2)
+    factories.collection(api)
+    batch = {
+        "defaults": {"method": "POST", "path": RECORDS},
+        "requests": [{"body": {"data": {"n": n}}} for n in range(5)],
+    }
+
+    async def scenario():
+        client = await live.connect("alice")
+        assert (await client.subscribe(RECORDS))["type"] == "subscribed"
+        # One event of five changes, queued at once: more than the connection's queue holds.
+        await live.call(api.post, "/batch", batch)
+        while True:
+            message = await client.communicator.receive_output(TIMEOUT)
+            if message["type"] == "websocket.close":
+                break
+        assert message["code"] == 4008
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_no_live_connection_when_live_push_is_disabled(live, kinto_settings):
+    kinto_settings(live_enabled=False)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(live.application, "/v1/changes")
+        assert await communicator.connect(TIMEOUT) == (False, 4404)
+
+    live.run(scenario)

@@ -75,7 +75,7 @@ def readers_of(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> Reade
     )
 
 
-# Changes waited for at most, per gap (see `kinto_django.notifications.hub.ListOrder`).
+# Changes waited for at most, per gap (see `kinto_django.notifications.live.hub.ListOrder`).
 MAX_MISSING = 1000
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.server import REDIS_URL, redis_available
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 pytestmark = [

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from kinto_django import jsonutil
-from kinto_django.notifications.dispatcher import Dispatcher
-from kinto_django.notifications.models import OutboxEntry
+from kinto_django.notifications.outbox.dispatcher import Dispatcher
+from kinto_django.notifications.outbox.models import OutboxEntry
 from tests import factories
 from tests.notifications.receivers import TcpProxy
 

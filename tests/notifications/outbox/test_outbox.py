@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 
 from kinto_django import errors
 from kinto_django.core.signals import resource_changed, resource_written
-from kinto_django.notifications.dispatcher import Dispatcher
-from kinto_django.notifications.models import OutboxEntry
-from kinto_django.notifications.outbox import backlog
-from kinto_django.notifications.sinks import configuration
+from kinto_django.notifications.outbox.dispatcher import Dispatcher
+from kinto_django.notifications.outbox.entries import backlog
+from kinto_django.notifications.outbox.models import OutboxEntry
+from kinto_django.notifications.outbox.sinks import configuration
 from tests import factories
 
 RECORDS = factories.RECORDS

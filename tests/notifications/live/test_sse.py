@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 from asgiref.testing import ApplicationCommunicator
 
 from kinto_django import jsonutil
+from kinto_django.notifications.live import hub as hub_module
 from tests import factories
 from tests.notifications.conftest import TIMEOUT, basic
 
@@ -133,3 +135,93 @@ def test_plain_get_explains_how_to_subscribe(api):
     response = api.get("/changes")
     assert response.status == 406
     assert response.json["message"] == ("Open a WebSocket, or GET with Accept: text/event-stream")
+
+
+def live_hub():
+    (hub,) = hub_module._hubs.values()
+    return hub
+
+
+async def soon(condition, timeout: float = TIMEOUT) -> bool:
+    """Whether `condition()` becomes true within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def test_event_stream_headers_retry_and_keep_alive_comments(live, api, kinto_settings):
+    kinto_settings(live_keepalive_seconds=0.2)
+    factories.collection(api)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS}, origin="https://app.example")
+        start = await stream.start()
+        assert start["status"] == 200
+        headers = dict(start["headers"])
+        assert headers[b"cache-control"] == b"no-cache"
+        assert headers[b"x-accel-buffering"] == b"no"
+        assert headers[b"access-control-allow-origin"] == b"*"
+        assert await stream.body() == b"retry: 1000\n\n"
+        assert (await stream.frame())["data"]["type"] == "subscribed"
+        # Nothing happens: a comment keeps proxies from closing the idle stream.
+        assert await stream.body() == b": keep-alive\n\n"
+        await stream.close()
+
+    live.run(scenario)
+
+
+def test_a_stream_too_slow_to_read_ends(live, api, kinto_settings):
+    kinto_settings(live_send_queue_size=2)
+    factories.collection(api)
+    batch = {
+        "defaults": {"method": "POST", "path": RECORDS},
+        "requests": [{"body": {"data": {"n": n}}} for n in range(5)],
+    }
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS})
+        assert (await stream.start())["status"] == 200
+        assert (await stream.frame())["data"]["type"] == "subscribed"
+        # One event of five changes, queued at once: more than the stream's queue holds.
+        await live.call(api.post, "/batch", batch)
+        received = b""
+        while True:
+            message = await stream.communicator.receive_output(TIMEOUT)
+            received += message["body"]
+            if not message.get("more_body"):
+                break
+        assert received.count(b"data: ") <= 2
+        # The client resumes with Last-Event-ID; nothing of it stays in memory meanwhile.
+        assert await soon(lambda: not live_hub().connections and not live_hub().local)
+        await stream.close()
+
+    live.run(scenario)
+
+
+def test_a_closed_stream_leaves_nothing_behind(live, api):
+    factories.collection(api)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS})
+        assert (await stream.start())["status"] == 200
+        assert (await stream.frame())["data"]["type"] == "subscribed"
+        assert len(live_hub().connections) == 1 and live_hub().local
+        await stream.close()
+        assert not live_hub().connections and not live_hub().local
+
+    live.run(scenario)
+
+
+def test_no_event_stream_when_live_push_is_disabled(live, api, kinto_settings):
+    kinto_settings(live_enabled=False)
+    factories.collection(api)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS})
+        assert (await stream.start())["status"] == 404
+        assert jsonutil.loads(await stream.body())["errno"] == 111
+
+    live.run(scenario)

@@ -27,7 +27,7 @@ from kinto_django.core.context import RequestState
 from kinto_django.core.query import parse_list_query
 from kinto_django.core.query.filters import Filter
 from kinto_django.core.query.params import querystring_params
-from kinto_django.notifications import groups
+from kinto_django.notifications.live import groups
 from kinto_django.permissions.service import Identity
 
 # Subscribable routes (URL names of the resource routes) → what they follow.

@@ -3,8 +3,8 @@ in (two writes committed a moment apart by two processes may be published the ot
 
 from __future__ import annotations
 
-from kinto_django.notifications import broadcast
-from kinto_django.notifications.runtime import publisher
+from kinto_django.notifications.live import broadcast
+from kinto_django.notifications.live.runtime import publisher
 from tests import factories
 
 RECORDS = factories.RECORDS

@@ -7,14 +7,14 @@ from urllib.parse import urlencode
 import pytest
 
 from kinto_django.core.query.filters import parse_filter
-from kinto_django.notifications.groups import (
+from kinto_django.notifications.live.groups import (
     BUCKETS,
     MEMBERSHIP,
     bucket_group,
     collection_group,
     groups_of_event,
 )
-from kinto_django.notifications.matching import matches
+from kinto_django.notifications.live.matching import matches
 from tests import factories
 
 RECORDS = factories.RECORDS

@@ -1,5 +1,6 @@
-"""`/v1/changes` as seen by the plain HTTP stack: the live feed itself is served by the ASGI
-router (`kinto_django.notifications.routing`) before Django; what reaches Django is explained here."""
+"""`/v1/changes` as seen by the plain HTTP stack: the live feed itself is served by the live
+routes of the site's ASGI application (`live.routing`) before Django; what reaches Django is
+explained here."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class ChangesView(ProtocolView):
 
     def get(self, request: Any) -> HttpResponse:
         if "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
-            # The ASGI router answers event streams; this server runs without it (WSGI).
+            # The live routes answer event streams; this server runs without them (WSGI).
             raise errors.KintoError(
                 501,
                 errors.ERRNO.UNDEFINED,

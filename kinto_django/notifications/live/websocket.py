@@ -1,0 +1,119 @@
+"""`<api root>/changes` over WebSocket: a Channels consumer speaking the messages of
+`sessions`.
+
+Messages are JSON objects with a `type`:
+
+* client → server: `authenticate` (`authorization`), `subscribe` (`id`, `resource`,
+  `filters`, `since`), `unsubscribe` (`id`);
+* server → client: `hello`, `authenticated`, `subscribed`, `change`, `replayed`,
+  `unsubscribed`, `error` (the HTTP API's error body under `error`).
+
+Credentials come from the handshake's `Authorization` header (`handshake`) or an
+`authenticate` message (browsers cannot set headers on a WebSocket). In a host site with
+the `django` policy, the site's session cookie identifies its logged-in users too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from kinto_django import errors, jsonutil
+from kinto_django.notifications.conf import notification_settings
+from kinto_django.notifications.live.handshake import handshake_authorization, site_session_key
+from kinto_django.notifications.live.runtime import publisher, run_db
+from kinto_django.notifications.live.sessions import Session, error_message, identify, message
+
+logger = logging.getLogger(__name__)
+
+# WebSocket close codes (4000-4999 are the application's).
+CLOSE_TOO_SLOW = 4008
+CLOSE_DISABLED = 4404
+
+
+class ChangesConsumer(AsyncWebsocketConsumer):
+    """`/v1/changes` over WebSocket: one session, any number of subscriptions."""
+
+    # No channel-layer channel per connection: the process's hub listens for all of them.
+    channel_layer_alias = "kinto-live-unused"
+
+    async def connect(self) -> None:
+        if not notification_settings.live_enabled:
+            await self.close(CLOSE_DISABLED)
+            return
+        publisher.attach(asyncio.get_running_loop())
+        identity = await run_db(
+            "connections",
+            identify,
+            handshake_authorization(self.scope),
+            site_session_key(self.scope),
+        )
+        self.session = TransportSession(identity, self)
+        await self.accept()
+        self.writer = asyncio.get_running_loop().create_task(self.write())
+        self.session.push(message("hello", user_id=identity.user_id))
+
+    async def write(self) -> None:
+        while True:
+            text, _ = await self.session.queue.get()
+            await self.send(text_data=text)
+
+    async def disconnect(self, code: int) -> None:
+        session = getattr(self, "session", None)
+        if session is None:
+            return
+        self.writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.writer
+        await session.close()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        request: Any = None
+        try:
+            try:
+                request = jsonutil.loads(text_data if text_data is not None else bytes_data)
+            except ValueError:
+                raise errors.invalid("body", None, "Messages are JSON objects") from None
+            if not isinstance(request, dict):
+                raise errors.invalid("body", None, "Messages are JSON objects")
+            await self.handle(request)
+        except errors.KintoError as error:
+            subscription = request.get("id") if isinstance(request, dict) else None
+            self.session.push(error_message(error, subscription))
+        except Exception:  # noqa: BLE001 - e.g. the database or Redis is down: say so, stay up
+            logger.exception("Live request failed")
+            subscription = request.get("id") if isinstance(request, dict) else None
+            self.session.push(error_message(errors.service_unavailable(), subscription))
+
+    async def handle(self, request: dict[str, Any]) -> None:
+        kind = request.get("type")
+        if kind == "subscribe":
+            await self.session.subscribe(
+                request.get("id"),
+                request.get("resource"),
+                request.get("filters"),
+                request.get("since"),
+            )
+        elif kind == "unsubscribe":
+            self.session.push(await self.session.unsubscribe(request.get("id")))
+        elif kind == "authenticate":
+            self.session.push(await self.session.authenticate(request.get("authorization")))
+        else:
+            raise errors.invalid(
+                "body", "type", "Should be one of subscribe, unsubscribe, authenticate"
+            )
+
+
+class TransportSession(Session):
+    """A session whose overflow closes its WebSocket."""
+
+    def __init__(self, identity: Any, consumer: ChangesConsumer) -> None:
+        super().__init__(identity)
+        self.consumer = consumer
+
+    def on_overflow(self) -> None:
+        asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_TOO_SLOW))
