@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kinto_django.notifications import listeners
-from kinto_django.notifications.dispatcher import Dispatcher
+from kinto_django.notifications.outbox.dispatcher import Dispatcher
 from tests import factories
 from tests.notifications.receivers import WebhookReceiver
 
