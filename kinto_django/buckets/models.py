@@ -37,6 +37,7 @@ class Bucket(ResourceModel):
     resource_name = "bucket"
     plural_name = "buckets"
     acl_names = ("read", "write", "collection:create", "group:create")
+    listed_for_settings = True
 
     class Meta:
         constraints = [
@@ -67,6 +68,7 @@ class Collection(ResourceModel):
     plural_name = "collections"
     parent_field = "bucket"
     acl_names = ("read", "write", "record:create")
+    listed_for_settings = True
 
     class Meta:
         constraints = [
@@ -111,6 +113,7 @@ class Group(ResourceModel):
     plural_name = "groups"
     parent_field = "bucket"
     acl_names = ("read", "write")
+    listed_for_settings = True
 
     class Meta:
         constraints = [

@@ -81,6 +81,10 @@ class ResourceModel(models.Model):
     # Whether writes look their parent up before authorization, so that a missing parent is a
     # 404 even for anonymous callers (spec/01: records in a missing collection).
     parent_before_authorization: ClassVar[bool] = False
+    # Whether `GET /permissions` lists every object of the type when a
+    # `<type>_<perm>_principals` setting grants a permission on all of them (as the reference
+    # does for buckets, collections and groups, not for records).
+    listed_for_settings: ClassVar[bool] = False
 
     objects = ResourceQuerySet.as_manager()
 

@@ -18,6 +18,8 @@ Schemas are written by clients, so validating against one must stay cheap and bo
 - `uniqueItems` is linear (jsonschema compares unhashable items pairwise) and an endless
   `$ref` loop is a 400, not a crash.
 - `format` is not asserted (no format checker), as in the reference server.
+
+These bounds wrap jsonschema's keywords one by one, hence the length of this module.
 """
 
 from __future__ import annotations

@@ -74,3 +74,24 @@ def acl_key(resource_name: str, permission: str) -> tuple[str, str] | None:
         parent = PARENT_RESOURCE[resource_name]
         return (parent, f"{resource_name}:create") if parent else None
     return (resource_name, permission)
+
+
+# Permissions an ACL implies on the same object (spec/04: what `GET /permissions` lists for
+# it); any other ACL implies only itself.
+IMPLIED_ON_SAME_OBJECT: dict[tuple[str, str], tuple[str, ...]] = {
+    ("bucket", "write"): ("write", "read", "read:attributes", "collection:create", "group:create"),
+    ("bucket", "read"): ("read", "read:attributes"),
+    ("bucket", "collection:create"): ("collection:create", "read:attributes"),
+    ("bucket", "group:create"): ("group:create", "read:attributes"),
+    ("collection", "write"): ("write", "read", "read:attributes", "record:create"),
+    ("collection", "read"): ("read", "read:attributes"),
+    ("collection", "record:create"): ("record:create", "read:attributes"),
+    ("group", "write"): ("write", "read"),
+    ("record", "write"): ("write", "read"),
+    ("account", "write"): ("write", "read"),
+}
+
+
+def implied_on_same_object(resource_name: str, acl_name: str) -> tuple[str, ...]:
+    """The permissions an ACL entry gives on its own object."""
+    return IMPLIED_ON_SAME_OBJECT.get((resource_name, acl_name), (acl_name,))

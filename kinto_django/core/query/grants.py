@@ -27,22 +27,8 @@ from kinto_django.core.query.sql import (
     rank_of,
 )
 from kinto_django.permissions import service as permissions
+from kinto_django.permissions.inheritance import implied_on_same_object
 
-# Types whose every object is listed when a setting grants a permission on all of them.
-SETTINGS_LISTED = ("bucket", "collection", "group")
-# Permissions an ACL implies on the same object (spec/04); any other ACL implies itself.
-IMPLIED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("bucket", "write"): ("write", "read", "read:attributes", "collection:create", "group:create"),
-    ("bucket", "read"): ("read", "read:attributes"),
-    ("bucket", "collection:create"): ("collection:create", "read:attributes"),
-    ("bucket", "group:create"): ("group:create", "read:attributes"),
-    ("collection", "write"): ("write", "read", "read:attributes", "record:create"),
-    ("collection", "read"): ("read", "read:attributes"),
-    ("collection", "record:create"): ("record:create", "read:attributes"),
-    ("group", "write"): ("write", "read"),
-    ("record", "write"): ("write", "read"),
-    ("account", "write"): ("write", "read"),
-}
 ROOT_URI = "/"
 
 
@@ -130,16 +116,16 @@ def settings_grants(
     for model in models:
         name = model.resource_name
         for perm in ("read", "write"):
-            if name in SETTINGS_LISTED and granted(f"{name}_{perm}_principals"):
+            if model.listed_for_settings and granted(f"{name}_{perm}_principals"):
                 on_all.append((name, perm))
         if not granted(f"{name}_create_principals"):
             continue
         if not model.parent_field:
             root.append(f"{name}:create")
         else:
-            parent = ancestry(model)[-2].resource_name
-            if parent in SETTINGS_LISTED:
-                on_all.append((parent, f"{name}:create"))
+            parent = ancestry(model)[-2]
+            if parent.listed_for_settings:
+                on_all.append((parent.resource_name, f"{name}:create"))
     return on_all, root
 
 
@@ -193,7 +179,7 @@ class Listing:
         # (an aggregate without sorting), spelled out as a JSON array for the returned page
         # by a CASE over every reachable mask.
         acls = {(m.resource_name, acl) for m in models for acl in m.acl_names}
-        expansions = {key: IMPLIED.get(key, (key[1],)) for key in sorted(acls)}
+        expansions = {key: implied_on_same_object(*key) for key in sorted(acls)}
         names = sorted({n for implied in expansions.values() for n in implied} | set(root))
         bits = {name: 1 << index for index, name in enumerate(names)}
         acl_masks = {key: sum(bits[n] for n in implied) for key, implied in expansions.items()}
