@@ -5,11 +5,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from kinto_django.core.api.urls import version_redirect_patterns
+from kinto_django.core.urls import version_redirect_patterns
 
 urlpatterns = [
     path("admin", RedirectView.as_view(url="/admin/")),
     path("admin/", admin.site.urls),
-    path("v1/", include("kinto_django.core.api.urls")),
+    path("v1/", include("kinto_django.core.urls")),
     *version_redirect_patterns(),
 ]

@@ -9,5 +9,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("api/storage/v1/", include("kinto_django.core.api.urls")),
+    path("api/storage/v1/", include("kinto_django.core.urls")),
 ]

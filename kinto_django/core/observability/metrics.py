@@ -18,9 +18,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from django.db import connections
-from django.http import HttpResponse
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -31,7 +29,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from kinto_django.conf import as_bool, kinto_settings
 from kinto_django.core import capabilities
-from kinto_django.core.api.base import ProtocolView
 
 logger = logging.getLogger(__name__)
 
@@ -172,23 +169,6 @@ def database_time() -> Iterator[QueryTimer]:
         for connection in connections.all():
             stack.enter_context(connection.execute_wrapper(timer))
         yield timer
-
-
-class MetricsView(ProtocolView):
-    """`GET /__metrics__`: the metrics in Prometheus' text format, unauthenticated (as the
-    reference's plugin serves them); turned off with `metrics_enabled = false`."""
-
-    negotiate_accept = False
-
-    def get(self, request: Any) -> HttpResponse:
-        try:
-            content = exposition()
-        except FileNotFoundError:
-            # The multi-process directory vanished under a running server: say so in the
-            # logs, and answer with what we have (nothing) rather than a 500 to the scraper.
-            logger.warning("Prometheus multi-process directory missing", exc_info=True)
-            content = b""
-        return HttpResponse(content, content_type=CONTENT_TYPE_LATEST)
 
 
 capabilities.register(

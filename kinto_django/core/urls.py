@@ -1,6 +1,8 @@
-"""The API's URL configuration: `include("kinto_django.core.api.urls")` mounts the whole API
-(utility endpoints, every app's resources, and the catch-all that redirects trailing slashes
-and answers JSON 404s) under the prefix of the site's choice."""
+"""The API's URL configuration: `include("kinto_django.core.urls")` mounts the whole API
+(utility endpoints, every app's resources, the operator endpoints, and the catch-all that
+redirects trailing slashes and answers JSON 404s) under the prefix of the site's choice.
+
+It wires the engine's layers together, above all of them: nothing else imports it."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from django.urls import include, path, re_path
 
 from kinto_django.core.api import flush, health, redirects, utility
 from kinto_django.core.api.batch import BatchView
+from kinto_django.core.api.metrics import MetricsView
 from kinto_django.core.api.permissions_endpoint import PermissionsView
 from kinto_django.core.api.routes import app_patterns, switched_route
-from kinto_django.core.observability import metrics
+from kinto_django.core.observability.metrics import metrics_enabled
 from kinto_django.core.openapi.document import OpenAPIView
 
 app_name = "kinto"
@@ -26,9 +29,7 @@ urlpatterns = [
     path("batch", BatchView.as_view(), name="batch"),
     path("permissions", PermissionsView.as_view(), name="permissions"),
     switched_route(r"^__flush__$", flush.FlushView.as_view(), flush.flush_enabled, "flush"),
-    switched_route(
-        r"^__metrics__$", metrics.MetricsView.as_view(), metrics.metrics_enabled, "metrics"
-    ),
+    switched_route(r"^__metrics__$", MetricsView.as_view(), metrics_enabled, "metrics"),
     *app_patterns(),
     # `[\s\S]`, not `.`: an unknown path holding a newline still gets the JSON 404.
     re_path(r"^(?P<path>[\s\S]*)$", redirects.not_found, name="not-found"),
