@@ -13,5 +13,5 @@ class CoreConfig(AppConfig):
         # Imported for their side effects: the system checks, and the capabilities of the
         # flush, metrics and permissions endpoints.
         from kinto_django.core import checks  # noqa: F401
-        from kinto_django.core.api import flush, permissions_endpoint  # noqa: F401
+        from kinto_django.core.api.endpoints import flush, permissions  # noqa: F401
         from kinto_django.core.observability import metrics  # noqa: F401

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from kinto_django.core.api import flush, health, redirects, utility
-from kinto_django.core.api.batch import BatchView
-from kinto_django.core.api.metrics import MetricsView
-from kinto_django.core.api.permissions_endpoint import PermissionsView
+from kinto_django.core.api.endpoints import flush, health, redirects, utility
+from kinto_django.core.api.endpoints.batch import BatchView
+from kinto_django.core.api.endpoints.metrics import MetricsView
+from kinto_django.core.api.endpoints.permissions import PermissionsView
 from kinto_django.core.api.routes import app_patterns, switched_route
 from kinto_django.core.observability.metrics import metrics_enabled
 from kinto_django.core.openapi.document import OpenAPIView

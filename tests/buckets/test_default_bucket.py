@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from kinto_django.core.api.batch import written_lists
+from kinto_django.core.api.endpoints.batch import written_lists
 from kinto_django.core.signals import resource_changed
 from tests.conftest import Api, basic
 

@@ -123,7 +123,9 @@ def manage_command(env: dict[str, str], *args: str) -> None:
     )
 
 
-def migrated_template(django_settings: str, storage_url: str) -> str:
+def migrated_template(
+    django_settings: str, storage_url: str, python_path: tuple[Path, ...] = ()
+) -> str:
     """The template database of a settings module on the backend of `storage_url`: migrated,
     with its cache tables, once per test process."""
     backend = "postgresql" if is_postgresql(storage_url) else "sqlite"
@@ -132,6 +134,8 @@ def migrated_template(django_settings: str, storage_url: str) -> str:
         return _TEMPLATES[key]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
     env["DJANGO_SETTINGS_MODULE"] = django_settings
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, python_path), str(ROOT)])
     slug = "".join(c if c.isalnum() else "_" for c in django_settings)
     if backend == "postgresql":
         database = PostgresDatabase(storage_url, f"tpl_{slug}")
@@ -172,12 +176,15 @@ class ServerProcess:
         django_settings: str = "kinto_project.settings",
         application: str = "kinto_project.asgi:application",
         api_root: str = "/v1",
+        python_path: tuple[Path, ...] = (),
     ) -> None:
         self.workdir = workdir
         # A host site embedding the apps has its own settings, ASGI application and prefix.
         self.django_settings = django_settings
         self.application = application
         self.api_root = api_root
+        # A host site's own root, on the path before the checkout (its top-level apps).
+        self.python_path = python_path
         self.workers = workers
         self.threads = threads
         self.settings = settings or {}
@@ -205,6 +212,8 @@ class ServerProcess:
         env["KINTO_STORAGE_URL"] = self.storage_url
         env["DJANGO_SETTINGS_MODULE"] = self.django_settings
         env["PYTHONUNBUFFERED"] = "1"
+        if self.python_path:
+            env["PYTHONPATH"] = os.pathsep.join([*map(str, self.python_path), str(ROOT)])
         env["KINTO_THREADS"] = str(self.threads)
         return env
 
@@ -212,7 +221,7 @@ class ServerProcess:
         manage_command(self.environ(), *args)
 
     def start(self) -> None:
-        template = migrated_template(self.django_settings, self.storage_url)
+        template = migrated_template(self.django_settings, self.storage_url, self.python_path)
         if self.database is not None:
             self.database.create(template=template)
         else:

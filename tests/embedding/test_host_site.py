@@ -20,7 +20,10 @@ import requests
 import websockets
 from kinto_http import Client, KintoException
 
-from tests.e2e.server import REDIS_URL, ServerProcess, redis_available
+from tests.e2e.server import REDIS_URL, ROOT, ServerProcess, redis_available
+
+# The site's root directory: its top-level `core` and `accounts` apps, its `hostsite` project.
+SITE_ROOT = ROOT / "tests" / "host_site"
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +40,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         workers=2 if redis_available() else 1,
         settings=redis if redis_available() else {},
         database_suffix="host",
-        django_settings="tests.host_site.settings",
-        application="tests.host_site.asgi:application",
+        django_settings="hostsite.settings",
+        application="hostsite.asgi:application",
+        python_path=(SITE_ROOT,),
         api_root=PREFIX,
     )
     with process:

@@ -75,25 +75,29 @@ def test_a_site_runs_from_the_installed_wheel_alone(wheel, tmp_path):
         sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
         "--target", str(target), str(wheel), cwd=tmp_path,
     )  # fmt: skip
-    # The site: tests/host_site copied out of the checkout, next to nothing else of it.
+    # The site: tests/host_site copied out of the checkout, next to nothing else of it. Its
+    # own top-level `core` and `accounts` sit beside the installed `kinto_django`.
     site = tmp_path / "site"
-    shutil.copytree(ROOT / "tests" / "host_site", site / "tests" / "host_site")
-    (site / "tests" / "__init__.py").touch()
+    shutil.copytree(ROOT / "tests" / "host_site", site)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("KINTO_")},
         "PYTHONPATH": f"{site}{os.pathsep}{target}",
-        "DJANGO_SETTINGS_MODULE": "tests.host_site.settings",
+        "DJANGO_SETTINGS_MODULE": "hostsite.settings",
         "KINTO_STORAGE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
     }
     script = (
         "import kinto_django, django; from django.test import Client; django.setup(); "
         "from django.core.management import call_command; "
         "call_command('migrate', verbosity=0); call_command('createcachetable'); "
+        "import core, accounts; from django.contrib.auth import get_user_model; "
         "print(kinto_django.__file__); "
+        "print(core.__file__, accounts.__file__, get_user_model()._meta.label); "
         "response = Client().get('/api/storage/v1/__version__'); "
         "print(response.status_code, response.json()['name'], response.json()['version'])"
     )
     output = run(sys.executable, "-c", script, cwd=tmp_path, env=env).split("\n")
     assert output[0].startswith(str(target))
+    # `import core` and `import accounts` are the site's own, and so is the user model.
+    assert output[1] == f"{site}/core/__init__.py {site}/accounts/__init__.py accounts.User"
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert output[1] == f"200 kinto-django {version}"
+    assert output[2] == f"200 kinto-django {version}"

@@ -2,9 +2,11 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.db import models
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
+from django.test.utils import isolate_apps
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
@@ -78,3 +80,34 @@ def test_a_site_authentication_class_gives_site_principals(site_user, kinto_sett
     kinto_settings(auth_policies="rest_framework.authentication.SessionAuthentication")
     assert authenticate(request_for("GET", site_user)) == "django:alice"
     assert authenticate(request_for("GET", AnonymousUser())) is None
+
+
+@isolate_apps("kinto_django.permissions")
+def test_user_models_that_cannot_hold_principals_are_refused_at_start():
+    """A required field without default, or a second unique field, would refuse the rows
+    that stand for the API's principals: the system check names them."""
+    from kinto_django.permissions.checks import fields_principals_cannot_fill
+
+    class Member(AbstractUser):
+        class Meta:
+            app_label = "kinto_permissions"
+
+        display_name = models.CharField(max_length=50, blank=True)
+        newsletter = models.BooleanField(default=False)
+        nickname = models.CharField(max_length=50, null=True)
+
+    class StrictMember(AbstractUser):
+        class Meta:
+            app_label = "kinto_permissions"
+
+        birth_date = models.DateField()
+        phone = models.CharField(max_length=20, unique=True, default="")
+
+    assert fields_principals_cannot_fill(Member) == []
+    assert fields_principals_cannot_fill(StrictMember) == ["birth_date", "phone"]
+
+
+def test_the_projects_user_models_hold_principals():
+    from django.core.checks import run_checks
+
+    assert [m for m in run_checks() if m.id == "kinto_permissions.E002"] == []

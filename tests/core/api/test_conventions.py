@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, OperationalError
 
-from kinto_django.core.api import utility
+from kinto_django.core.api.endpoints import utility
 from tests import factories
 from tests.core.api.resources.resource_kinds import KINDS, kind_fixture
 

@@ -14,7 +14,7 @@ from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 from django.utils.connection import ConnectionProxy
 
-from kinto_django.core.api import health
+from kinto_django.core.api.endpoints import health
 
 # --- GET / ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kinto_django.core import signals
-from kinto_django.core.api.flush import flush_everything
+from kinto_django.core.api.endpoints.flush import flush_everything
 from kinto_django.core.backup import dump, kinds, restore
 from tests.conftest import Api, examples
 

@@ -1,8 +1,8 @@
 from django.apps import AppConfig
 
 
-class HostAccountsConfig(AppConfig):
-    """The site's own `accounts` app (label `accounts`, like many sites have)."""
+class AccountsConfig(AppConfig):
+    """The site's own top-level `accounts` app, with its user model."""
 
-    name = "tests.host_site.accounts"
-    label = "accounts"
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,9 +1,9 @@
-from django.conf import settings
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 
-class Profile(models.Model):
-    """A site user's profile: the site's own `accounts` app next to the API's accounts."""
+class User(AbstractUser):
+    """The site's users (`AUTH_USER_MODEL`): a custom user model, as most sites have, in the
+    site's own `accounts` app next to the API's accounts."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    nickname = models.CharField(max_length=100, blank=True)
+    display_name = models.CharField(max_length=100, blank=True)

@@ -1,8 +1,8 @@
 from django.apps import AppConfig
 
 
-class HostCoreConfig(AppConfig):
-    """The site's own `core` app (label `core`, like many sites have)."""
+class CoreConfig(AppConfig):
+    """The site's own top-level `core` app (like many sites have)."""
 
-    name = "tests.host_site.core"
-    label = "core"
+    name = "core"
+    default_auto_field = "django.db.models.BigAutoField"

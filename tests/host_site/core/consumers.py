@@ -1,5 +1,5 @@
 """The site's own WebSocket endpoint, served by the same ASGI application as the storage
-API's live endpoint (tests/host_site/asgi.py)."""
+API's live endpoint (hostsite/asgi.py)."""
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 

@@ -14,11 +14,11 @@ from django.urls import Resolver404, resolve
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core import timestamps
+from kinto_django.core.api.endpoints.utility import UtilityView
 from kinto_django.core.api.locations import api_root
 from kinto_django.core.api.middleware.headers import add_subresponse_headers
 from kinto_django.core.api.responses import json_response
 from kinto_django.core.api.subrequests import build_subrequest, dispatch
-from kinto_django.core.api.utility import UtilityView
 from kinto_django.core.context import BatchState, request_state
 from kinto_django.core.events import EventCollector
 

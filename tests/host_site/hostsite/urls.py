@@ -1,9 +1,8 @@
 """The host site's pages, its admin, and the storage API under `/api/storage/v1/`."""
 
+from core import views
 from django.contrib import admin
 from django.urls import include, path
-
-from tests.host_site.core import views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -9,13 +9,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.wsgi import get_wsgi_application
 from django.urls import path, re_path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_site.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostsite.settings")
 wsgi_application = get_wsgi_application()
 
 # These need the apps loaded.
+from core.consumers import EchoConsumer  # noqa: E402
+
 from kinto_django.core.api.bridge import WSGIBridge  # noqa: E402
 from kinto_django.notifications.live import routing as live  # noqa: E402
-from tests.host_site.core.consumers import EchoConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

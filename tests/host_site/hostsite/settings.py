@@ -1,5 +1,7 @@
-"""Settings of the host site: an ordinary Django site plus the lines the README's "Embed in
-your Django site" section lists (marked "storage apps" below)."""
+"""Settings of the host site: an ordinary Django site, with its own top-level `core` and
+`accounts` apps and a custom user model, plus the lines the README's "Embed in your Django
+site" section lists (marked "storage apps" below). The site's directory (tests/host_site) is
+on the Python path of its processes, as a site's root is."""
 
 import os
 from urllib.parse import unquote, urlsplit
@@ -33,9 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    # The site's own apps, labelled `core` and `accounts`.
-    "tests.host_site.core",
-    "tests.host_site.accounts",
+    # The site's own apps: top-level packages `core` and `accounts`.
+    "core",
+    "accounts",
     # storage apps
     "rest_framework",
     "guardian",
@@ -59,7 +61,8 @@ MIDDLEWARE = [
     "kinto_django.core.api.middleware.ProtocolMiddleware",
 ]
 
-ROOT_URLCONF = "tests.host_site.urls"
+ROOT_URLCONF = "hostsite.urls"
+AUTH_USER_MODEL = "accounts.User"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

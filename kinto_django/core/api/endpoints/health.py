@@ -15,8 +15,8 @@ from django.http import HttpResponse
 
 from kinto_django.conf import kinto_settings
 from kinto_django.core import capabilities
+from kinto_django.core.api.endpoints.utility import UtilityView
 from kinto_django.core.api.responses import json_response
-from kinto_django.core.api.utility import UtilityView
 
 
 def check_storage() -> bool:

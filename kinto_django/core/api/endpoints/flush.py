@@ -12,8 +12,8 @@ from django.http import HttpResponse
 
 from kinto_django.conf import plugin_enabled
 from kinto_django.core import capabilities, chain, timestamps
+from kinto_django.core.api.endpoints.utility import UtilityView
 from kinto_django.core.api.responses import json_response
-from kinto_django.core.api.utility import UtilityView
 from kinto_django.core.models import ListTimestamp, ResourceModel, resource_types
 from kinto_django.core.signals import server_flushed
 from kinto_django.permissions import service as permissions
