@@ -43,6 +43,8 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Core protocol
     "readonly": (False, as_bool),
     "batch_max_requests": (25, as_int_or_none),
+    # Sub-requests one batch may run, each redirect it follows included (0 = no limit).
+    "batch_max_subrequests": (100, int),
     "paginate_by": (None, as_int_or_none),
     "storage_max_fetch_size": (10000, int),
     "pagination_token_validity_seconds": (600, int),
@@ -79,6 +81,7 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "max_query_params": (100, int),
     "max_sort_fields": (10, int),
     "max_filter_values": (1000, int),
+    "max_like_wildcards": (16, int),
     "max_field_path_depth": (10, int),
     "max_id_length": (64, int),
     "max_record_id_length": (128, int),

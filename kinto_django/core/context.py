@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kinto_django import errors
 from kinto_django.core.events import EventCollector
 from kinto_django.permissions.identity import Identity
 
@@ -33,6 +34,19 @@ class BatchState:
 
     parents: dict[tuple, object] = field(default_factory=dict)
     locked_scopes: set[tuple[str, int]] = field(default_factory=set)
+    # Sub-requests the batch may still run, redirects followed included (None: no limit).
+    budget: int | None = None
+
+    def spend(self) -> None:
+        """Count one more sub-request run; a batch over `batch_max_subrequests` is refused
+        (400) and rolled back."""
+        if self.budget is None:
+            return
+        if self.budget <= 0:
+            raise errors.invalid(
+                "body", "requests", "This batch runs more sub-requests than allowed."
+            )
+        self.budget -= 1
 
     def forget(self) -> None:
         self.parents.clear()

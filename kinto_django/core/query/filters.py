@@ -95,6 +95,11 @@ def parse_filter(param: str, raw: str) -> Filter:
     if operator == "like":
         if not isinstance(value, str):
             raise invalid_value(param)
+        limit = kinto_settings.max_like_wildcards
+        if value.count("*") > limit:
+            raise errors.invalid(
+                "querystring", param, f"At most {limit} wildcards (*) are accepted"
+            )
         return Filter(name, operator, value, param)
     if name == "id" and not isinstance(value, str):
         value = raw
@@ -146,6 +151,27 @@ def comparison(name: str, op: str, value: Any) -> Q | RowSQL:
         return _constant(op in ("<>", ">", ">="))
     path = name.split(".")
     return RowSQL(lambda dialect, cols: dialect.compare(cols, path, op, value))
+
+
+def like_matches(text: str, value: str) -> bool:
+    """Whether `text` matches a `like_` value, case-insensitively as the databases' `LIKE`,
+    in time linear in both: `*` is the only wildcard, so finding each literal between two
+    stars at its first place after the previous one decides the match (no backtracking,
+    unlike a regular expression, which a pattern such as `*a*a*a*b` makes exponential)."""
+    if "*" not in value:
+        value = f"*{value}*"
+    first, *middle, last = value.lower().split("*")
+    text = text.lower()
+    end = len(text) - len(last)
+    if end < len(first) or not text.startswith(first) or not text.endswith(last):
+        return False
+    position = len(first)
+    for literal in middle:
+        found = text.find(literal, position, end)
+        if found < 0:
+            return False
+        position = found + len(literal)
+    return True
 
 
 def like_pattern(value: str) -> str:

@@ -9,11 +9,10 @@ equality of JSON values (`1` is not `true`), code-point order of strings.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from kinto_django import jsonutil
-from kinto_django.core.query.filters import Filter, addressable
+from kinto_django.core.query.filters import Filter, addressable, like_matches
 from kinto_django.core.query.sorting import value_at
 from kinto_django.core.query.sql import MISSING, rank_of
 
@@ -77,10 +76,7 @@ def _like(stored: Any, pattern: str) -> bool:
         text = stored
     else:
         text = jsonutil.dumps(stored).decode()
-    if "*" not in pattern:
-        pattern = f"*{pattern}*"
-    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(regex, text, re.IGNORECASE | re.DOTALL) is not None
+    return like_matches(text, pattern)
 
 
 def matches_filter(obj: dict[str, Any], flt: Filter) -> bool:

@@ -227,7 +227,18 @@ def test_limit_is_checked_before_recursion(api):
 
 
 @pytest.mark.parametrize(
-    "path", ["/batch", "/v1/batch", "/batch/", "/buckets?x=/batch", "/batchy"]
+    "path",
+    [
+        "/batch",
+        "/v1/batch",
+        "/batch/",
+        "/buckets?x=/batch",
+        "/batchy",
+        # Percent-encoded, the path is still the batch endpoint's once decoded.
+        "/bat%63h",
+        "/v1/%62atch",
+        "/%62%61%74%63%68",
+    ],
 )
 def test_recursion_is_forbidden(api, path):
     response = batch(api, {"requests": [{"path": "/"}, {"path": path}]})
@@ -235,6 +246,44 @@ def test_recursion_is_forbidden(api, path):
     assert response.json["message"] == (
         "requests in body: Recursive call on /batch endpoint is forbidden."
     )
+
+
+@pytest.mark.parametrize("user", ["alice", None])
+def test_a_batch_reached_by_a_redirect_does_not_run_inside_the_batch(api, user):
+    """`/bat%63h/` is no batch path until the trailing-slash redirect is followed: the
+    batch endpoint itself refuses to run inside a batch, for anybody."""
+    inner = {"requests": [{"path": "/"}] * 2}
+    response = batch(
+        api.as_user(user),
+        {
+            "requests": [
+                {"path": "/", "method": "GET"},
+                {"path": "/bat%63h/", "method": "POST", "body": inner},
+            ]
+        },
+    )
+    assert response.status == 200
+    first, nested = response.json["responses"]
+    assert first["status"] == 200
+    assert nested["status"] == 400
+    assert nested["body"]["message"] == (
+        "requests in body: Recursive call on /batch endpoint is forbidden."
+    )
+
+
+def test_sub_requests_are_capped_redirects_included(api, kinto_settings):
+    """`batch_max_subrequests` bounds what one batch runs: a batch over it is refused and
+    rolled back, whatever it wrote before."""
+    kinto_settings(batch_max_subrequests=3)
+    writes = [{"method": "PUT", "path": f"/buckets/b{i}"} for i in range(3)]
+    assert statuses(batch(api, {"requests": writes})) == [201, 201, 201]
+    more = [{"method": "PUT", "path": f"/buckets/c{i}"} for i in range(2)]
+    # Each trailing-slash path costs a redirect as well: 2 + 2 sub-requests run.
+    redirected = [{"method": "GET", "path": "/buckets/b0/"}, *more]
+    response = batch(api, {"requests": redirected})
+    assert response.status == 400
+    assert response.json["message"] == "This batch runs more sub-requests than allowed."
+    assert api.get("/buckets/c0").status == 403  # nothing of it was kept
 
 
 # --- sub-request construction --------------------------------------------------------------

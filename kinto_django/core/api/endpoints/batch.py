@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -83,7 +83,22 @@ def batch_request_errors(item: Any, name: str, path_required: bool) -> list[dict
     return found
 
 
-def parse_batch(body: Any) -> list[dict[str, Any]]:
+RECURSIVE = "Recursive call on /batch endpoint is forbidden."
+
+
+def routes_to_batch(path: str, root: str) -> bool:
+    """Whether a sub-request's path reaches the batch endpoint once decoded as its request
+    will be (`/bat%63h` is `/batch`)."""
+    path = path if path.startswith(root) else root + path
+    decoded = unquote_to_bytes(urlsplit(path).path).decode("utf-8", "replace")
+    try:
+        match = resolve(decoded)
+    except Resolver404:
+        return False
+    return match.url_name == "batch" and "kinto" in match.namespaces
+
+
+def parse_batch(body: Any, root: str) -> list[dict[str, Any]]:
     """The sub-requests of a batch body, with `defaults` merged in (400 when invalid)."""
     if not isinstance(body, dict):
         raise errors.invalid("body", "", not_a_mapping(body))
@@ -117,8 +132,8 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
     limit = kinto_settings.batch_max_requests
     if limit and len(requests) > limit:
         raise errors.invalid("body", "requests", f"Number of requests is limited to {limit}")
-    if any("/batch" in item["path"] for item in requests):
-        raise errors.invalid("body", "requests", "Recursive call on /batch endpoint is forbidden.")
+    if any("/batch" in item["path"] or routes_to_batch(item["path"], root) for item in requests):
+        raise errors.invalid("body", "requests", RECURSIVE)
     return requests
 
 
@@ -143,12 +158,16 @@ class BatchView(UtilityView):
         # Sub-requests share the caller's principals, computed once (spec/04), and the
         # batch's events and parents.
         state = request_state(outer)
-        subrequests = parse_batch(self.body())
+        if state.in_batch:
+            # However the path was spelt (encoded, redirected, aliased): a batch never runs
+            # inside a batch, where its work would multiply.
+            raise errors.invalid("body", "requests", RECURSIVE)
         root = api_root(outer)
+        subrequests = parse_batch(self.body(), root)
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             collector = EventCollector()
             state.events = collector
-            state.batch = BatchState()
+            state.batch = BatchState(budget=kinto_settings.batch_max_subrequests or None)
             responses = []
             try:
                 with transaction.atomic():
@@ -211,6 +230,7 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
     savepoint = transaction.savepoint()
     target = path
     for _ in range(MAX_REDIRECTS + 1):
+        state.batch.spend()
         request = build_subrequest(outer, method, target, sub.get("headers") or {}, body)
         response = add_subresponse_headers(request, dispatch(request))
         location = response.get("Location")
