@@ -25,6 +25,7 @@ class BucketsConfig(AppConfig):
     kinto_urls = "kinto_django.buckets.urls"
 
     def ready(self) -> None:
+        from kinto_django.buckets import checks  # noqa: F401 (registers the system checks)
         from kinto_django.buckets.default_bucket import default_bucket_enabled, user_bucket
         from kinto_django.buckets.models import drop_removed_members
         from kinto_django.core import capabilities

@@ -28,6 +28,7 @@ from kinto_django.core.api.parsers import read_body
 from kinto_django.core.api.subrequests import dispatch
 from kinto_django.core.context import ActionContext, request_state
 from kinto_django.core.models import ResourceModel
+from kinto_django.permissions import service as permissions
 from kinto_django.permissions.service import Identity, principals_for
 
 ALIAS = "buckets/default"
@@ -44,13 +45,32 @@ def default_bucket_enabled() -> bool:
     return plugin_enabled("default_bucket_enabled", "kinto.plugins.default_bucket")
 
 
+def personal_bucket_key() -> bytes:
+    """The key of personal bucket ids: `default_bucket_hmac_secret` when it is configured
+    (even empty, as the reference's default: installations made with it keep their ids),
+    else a key derived from the server's `userid_hmac_secret`, so that nobody can compute
+    another user's personal bucket id and create it first."""
+    configured = kinto_settings.raw.get("default_bucket_hmac_secret")
+    if configured is not None:
+        return str(configured).encode()
+    secret = kinto_settings.userid_hmac_secret.encode()
+    return hmac.new(secret, b"kinto personal bucket ids", hashlib.sha256).digest()
+
+
 def personal_bucket_id(user_id: str) -> str:
-    """UUID-formatted first 32 hex digits of HMAC-SHA256(`default_bucket_hmac_secret`, user
-    id). The secret defaults to "" (never to `userid_hmac_secret`), as in the reference, so
-    that ids stay stable across a migration."""
-    secret = str(kinto_settings.get("default_bucket_hmac_secret", "", str) or "")
-    digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    """UUID-formatted first 32 hex digits of HMAC-SHA256(the personal bucket key, user id)."""
+    digest = hmac.new(personal_bucket_key(), user_id.encode(), hashlib.sha256).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def check_owner(identity: Identity, bucket_id: str) -> None:
+    """Refuse (403) a personal bucket that the caller cannot write: one that somebody else
+    created under the caller's id must never receive the caller's data."""
+    bucket = Bucket.objects.alive().filter(object_id=bucket_id).first()
+    if bucket is not None and not permissions.has_permission(
+        identity, "bucket", "write", {"bucket": bucket}
+    ):
+        raise errors.forbidden()
 
 
 def user_bucket(identity: Identity) -> dict[str, Any]:
@@ -147,6 +167,7 @@ class DefaultBucketView(View):
         wants_collection = collection_id is not None and not (
             is_put and subpath == f"collections/{collection_id}"
         )
+        check_owner(identity, bucket_id)
         inner = self.inner_request(request, subpath, bucket_id)
         if not missing(bucket_id, collection_id, wants_bucket, wants_collection):
             return dispatch(inner)

@@ -10,13 +10,21 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
+from kinto_django import conf
 from kinto_django.core.api.endpoints.batch import written_lists
 from kinto_django.core.signals import resource_changed
 from tests.conftest import Api, basic
 
 
-def expected_bucket_id(user_id: str, secret: str = "") -> str:
-    digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+def expected_bucket_id(user_id: str, secret: str | None = None) -> str:
+    """The personal bucket id: keyed with `secret` when one is configured, else with a key
+    derived from the server's `userid_hmac_secret`."""
+    if secret is None:
+        server = conf.kinto_settings.userid_hmac_secret.encode()
+        key = hmac.new(server, b"kinto personal bucket ids", hashlib.sha256).digest()
+    else:
+        key = secret.encode()
+    digest = hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
@@ -93,9 +101,54 @@ def test_bucket_id_of_the_spec_example(anonymous, kinto_settings):
     assert shown.json["permissions"]["write"] == ["account:bob"]
 
 
-def test_the_secret_defaults_to_empty_not_to_the_user_id_secret(personal, kinto_settings):
+def test_ids_are_keyed_with_a_server_secret_by_default(personal, kinto_settings):
+    """Nobody can compute another user's personal bucket id: unless configured, the key is
+    derived from the server's own secret."""
+    first = bucket_of(personal)
+    assert first == expected_bucket_id(user_id(personal))
+    assert first != expected_bucket_id(user_id(personal), "")
     kinto_settings(userid_hmac_secret="another-secret")
+    assert bucket_of(personal) not in (first, expected_bucket_id(user_id(personal), ""))
+
+
+def test_an_empty_secret_keeps_the_ids_of_earlier_installations(personal, kinto_settings):
+    kinto_settings(default_bucket_hmac_secret="")
     assert bucket_of(personal) == expected_bucket_id(user_id(personal), "")
+
+
+@pytest.mark.parametrize("path", ["", "/collections/tasks", "/collections/tasks/records"])
+def test_a_bucket_created_under_the_callers_id_by_somebody_else_is_refused(
+    personal, kinto_settings, path
+):
+    """With a known key (here the reference's empty one), an attacker can compute a
+    victim's personal bucket id and create it first, even with a collection shared with the
+    victim: the victim is refused (403) rather than writing where the attacker reads, and
+    nothing is created."""
+    kinto_settings(default_bucket_hmac_secret="")
+    victim_id = user_id(personal.as_user("victim"))
+    squatted = f"/buckets/{expected_bucket_id(victim_id, '')}"
+    attacker = personal.as_user("attacker")
+    assert attacker.put(squatted).status == 201
+    assert (
+        attacker.put(
+            f"{squatted}/collections/tasks", {"permissions": {"write": [victim_id]}}
+        ).status
+        == 201
+    )
+    victim = personal.as_user("victim")
+    for method in ("get", "post", "put"):
+        body = {"data": {"secret": "salary"}} if method != "get" else None
+        kwargs = {} if body is None else {"body": body}
+        if method == "put":
+            target = (
+                "/buckets/default/collections/tasks/records/r1" if path else "/buckets/default"
+            )
+        else:
+            target = f"/buckets/default{path}"
+        response = getattr(victim, method)(target, **kwargs)
+        assert response.status == 403, (method, target, response)
+    assert attacker.get(f"{squatted}/collections/tasks/records").data == []
+    assert [c["id"] for c in attacker.get(f"{squatted}/collections").data] == ["tasks"]
 
 
 # --- implicit creation ----------------------------------------------------------------------
@@ -443,3 +496,19 @@ def test_batch_locks_the_same_lists_through_the_alias_or_the_real_id(personal):
     ]
     anonymous = RequestFactory().post("/v1/batch")
     assert written_lists(subrequests, "/v1", anonymous) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "warned"),
+    [
+        ({"default_bucket_enabled": True}, False),
+        ({"default_bucket_enabled": True, "default_bucket_hmac_secret": "k"}, False),
+        ({"default_bucket_enabled": True, "default_bucket_hmac_secret": ""}, True),
+        ({"default_bucket_hmac_secret": ""}, False),
+    ],
+)
+def test_an_empty_key_is_warned_about(kinto_settings, values, warned):
+    from django.core.checks import run_checks
+
+    kinto_settings(**values)
+    assert any(m.id == "kinto_buckets.W001" for m in run_checks()) is warned
