@@ -14,7 +14,8 @@ from kinto_django.permissions import service as permissions
 
 
 class Account(ResourceModel):
-    """An account; its principal is `account:<id>`. `data.password` holds the hash."""
+    """An account; its principal is `account:<id>`. `data.password` holds the hash, which no
+    response, event or patch operation ever sees: they see `public_data()`'s digest."""
 
     resource_name = "account"
     plural_name = "accounts"
@@ -49,8 +50,11 @@ class Account(ResourceModel):
             raise errors.invalid("body", "data.password", "Required")
         if not isinstance(password, str):
             raise errors.invalid("body", "data.password", f"{password!r} is not a string")
-        if old is not None and password == old.data.get("password"):
-            return data  # unchanged: the stored hash came back through a merge
+        stored = old.data.get("password") if old is not None else None
+        if isinstance(stored, str) and password in (stored, passwords.public_digest(stored)):
+            # Unchanged: what a client was shown (the digest) came back, through a merge or
+            # an object written back as it was read. The hash stays, and is never shown.
+            return {**data, "password": stored}
         return {**data, "password": passwords.hash_password(password)}
 
     def public_data(self) -> dict[str, Any]:

@@ -64,6 +64,46 @@ def test_the_hash_never_leaves_the_server(accounts):
     assert changed != shown
 
 
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [{"op": "copy", "from": "/data/password", "path": "/data/h"}],
+        [{"op": "move", "from": "/data/password", "path": "/data/h"}],
+        [{"op": "test", "path": "/data/password", "value": "x"}],
+    ],
+)
+def test_json_patch_never_reaches_the_hash(accounts, operations):
+    """JSON-Patch works on what the account's owner sees: copying the password copies the
+    digest shown, a failing `test` names no hash, and nothing stored or sent holds one."""
+    created = sign_up(accounts, "carol", "s3cret")
+    carol = accounts.as_user(("carol", "s3cret"))
+    response = carol.patch(
+        "/accounts/carol", operations, content_type="application/json-patch+json"
+    )
+    assert "argon2" not in response.content.decode()
+    from kinto_django.accounts.models import Account
+
+    stored = Account.objects.get(object_id="carol").data
+    assert [key for key, value in stored.items() if "argon2" in str(value)] == ["password"]
+    if response.status == 200 and "h" in response.data:
+        assert response.data["h"] == created["data"]["password"]
+
+
+def test_an_account_written_back_as_read_keeps_its_password(accounts):
+    """Forms and the Kinto Admin send an object back as they read it: the digest shown as
+    `password` is not a new password."""
+    sign_up(accounts, "dave", "s3cret")
+    dave = accounts.as_user(("dave", "s3cret"))
+    read = dave.get("/accounts/dave").data
+    written = dave.put("/accounts/dave", {"data": {**read, "nickname": "d"}})
+    assert written.status == 200
+    assert written.data["password"] == read["password"]
+    assert accounts.get("/", user=("dave", "s3cret")).json["user"]["id"] == "account:dave"
+    assert accounts.get("/", user=("dave", read["password"])).json["user"]["id"] != (
+        "account:dave"
+    )
+
+
 def test_password_hash_cannot_be_probed_with_filters_or_sorts(accounts):
     sign_up(accounts, "ana")
     ana = accounts.as_user(("ana", "pw"))

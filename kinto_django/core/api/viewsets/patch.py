@@ -60,12 +60,12 @@ class PatchMixin(ObjectMixin):
             self.check_object_preconditions(obj, is_read=False)
             patch = body.get("data")
             if patch is None:
-                new_data, changes = obj.as_data(), {}
+                new_data, changes = obj.public_data(), {}
             elif merge:
-                new_data = merge_patch(obj.as_data(), patch)
+                new_data = merge_patch(obj.public_data(), patch)
                 changes = {k: new_data[k] for k in patch if k in new_data}
             else:
-                new_data, changes = {**obj.as_data(), **patch}, patch
+                new_data, changes = {**obj.public_data(), **patch}, patch
             if merge:
                 replace = list(acls)
                 acls = {name: principals or [] for name, principals in acls.items()}
@@ -111,7 +111,7 @@ class PatchMixin(ObjectMixin):
             for name in self.model.acl_names
             if acls.get(name) or name in ("read", "write")
         }
-        document = {"data": obj.as_data(), "permissions": document_acls}
+        document = {"data": obj.public_data(), "permissions": document_acls}
         prepared = []
         for operation in operations:
             path = operation["path"]
