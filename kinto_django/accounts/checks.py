@@ -23,3 +23,22 @@ def check_account_principals(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     return []
+
+
+@register()
+def check_principals_are_prefixed(app_configs: Any = None, **kwargs: Any) -> list:
+    """`account_*_principals` name principals (`account:admin`), not bare account ids: a bare
+    `admin` grants nothing to the account `admin`."""
+    problems = []
+    for name in ("create", "read", "write"):
+        setting = f"account_{name}_principals"
+        for principal in kinto_settings.principals(setting):
+            if ":" not in principal and not principal.startswith(("system.", "/")):
+                problems.append(
+                    Error(
+                        f"{setting} lists {principal!r}, which is no principal.",
+                        hint=f"Write account:{principal} for the account {principal!r}.",
+                        id="kinto_accounts.E002",
+                    )
+                )
+    return problems

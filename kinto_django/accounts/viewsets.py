@@ -25,6 +25,16 @@ def accounts_enabled() -> bool:
     return "account" in kinto_settings.auth_policies
 
 
+def reserved_account_ids() -> set[str]:
+    """Account ids that the `account_*_principals` settings grant rights to."""
+    return {
+        principal.split(":", 1)[1]
+        for name in ("create", "read", "write")
+        for principal in kinto_settings.principals(f"account_{name}_principals")
+        if principal.startswith("account:")
+    }
+
+
 class AccountViewSet(ResourceViewSet):
     model = Account
     # Off without the `account` policy: answers 404 and is left out of `/__api__`.
@@ -54,15 +64,25 @@ class AccountViewSet(ResourceViewSet):
         signing_up = status == 201 and not self.identity.authenticated
         return signing_up or super().shows_permissions(acls, status)
 
+    def check_not_reserved(self, account_id: Any) -> None:
+        """Only admins create the accounts that the `account_*_principals` settings name:
+        otherwise the first stranger to sign up as `admin` would administer every account
+        (operators create them with `manage.py create_account`)."""
+        if account_id in reserved_account_ids() and not self.is_admin():
+            if not Account.objects.alive().filter(object_id=account_id).exists():
+                raise errors.forbidden()
+
     def create(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         data = self.read_envelope().get("data") or {}
         if "id" not in data:
             raise errors.invalid("body", "data.id", "data.id in body: Required")
         self.check_account_id(data["id"])
+        self.check_not_reserved(data["id"])
         return super().create(request, *args, **kwargs)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_account_id(self.object_id)
+        self.check_not_reserved(self.object_id)
         return super().update(request, *args, **kwargs)
 
     def visible_queryset(self, permission: str):

@@ -194,7 +194,7 @@ def test_deleting_the_account_revokes_its_credentials(accounts):
 
 
 def test_admins_manage_every_account(accounts):
-    sign_up(accounts, "admin", "adm")
+    call_command("create_account", "admin", "--password", "adm")
     sign_up(accounts, "ana")
     admin = accounts.as_user(("admin", "adm"))
     assert sorted(a["id"] for a in admin.get("/accounts").data) == ["admin", "ana"]
@@ -256,3 +256,26 @@ def test_a_deleted_account_leaves_its_groups(accounts):
     newcomer = accounts.as_user(("bob", "other"))
     owner.patch(group, {"data": {"title": "Friends"}})
     assert group not in newcomer.get("/").json["user"]["principals"]
+
+
+def test_nobody_signs_up_as_a_named_admin(accounts):
+    """`account_write_principals = account:admin` (the README's example): a stranger who
+    signs up first as `admin` is refused; the operator creates the account."""
+    assert accounts.put("/accounts/admin", {"data": {"password": "x"}}).status == 403
+    assert accounts.post("/accounts", {"data": {"id": "admin", "password": "x"}}).status == 403
+    assert accounts.put("/accounts/other", {"data": {"password": "x"}}).status == 201
+    call_command("create_account", "admin", "--password", "admin-pw")
+    admin = accounts.as_user(("admin", "admin-pw"))
+    assert admin.get("/accounts/other").status == 200
+    # Its owner may still replace the account (it exists).
+    assert admin.put("/accounts/admin", {"data": {"password": "admin-pw2"}}).status == 200
+
+
+def test_bare_ids_in_account_settings_are_reported(kinto_settings):
+    from django.core.checks import run_checks
+
+    kinto_settings(account_write_principals="admin account:root system.Authenticated")
+    errors = [m for m in run_checks() if m.id == "kinto_accounts.E002"]
+    assert [m.msg for m in errors] == [
+        "account_write_principals lists 'admin', which is no principal."
+    ]
