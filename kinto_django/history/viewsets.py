@@ -13,6 +13,7 @@ from kinto_django.core.api.viewsets import ListViewSet
 from kinto_django.core.query import ListQuery, parse_list_query
 from kinto_django.core.query.filters import split_operator
 from kinto_django.core.query.params import coerce
+from kinto_django.core.query.sql import RowSQL, object_json_hiding
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers
 from kinto_django.permissions import service as permissions
@@ -74,6 +75,15 @@ class HistoryViewSet(ListViewSet):
         acls = permissions.object_permissions(bucket)
         granted = readers(acls) if permission == "read" else set(acls.get("write", ()))
         return not granted.isdisjoint(self.identity.principals)
+
+    def row_json(self) -> RowSQL:
+        """An entry shows its target's ACL only to callers listed in that ACL's `write`, as
+        a GET of the object itself would (decided by the query, entry by entry)."""
+        return object_json_hiding(
+            ["target", "permissions"],
+            unless_listed_in=["target", "permissions", "write"],
+            principals=list(self.identity.principals),
+        )
 
     def visible_queryset(self, permission: str):
         queryset = self.base_queryset()

@@ -151,3 +151,30 @@ def test_visibility_is_part_of_the_page_query(shared, django_assert_max_num_quer
     count = len(captured.captured_queries)
     with django_assert_max_num_queries(count):
         shared.get("/buckets/shop/history?_limit=5", user="bob")
+
+
+def test_an_entry_shows_its_targets_acl_only_as_a_get_of_the_target_would(shared, users):
+    """`target.permissions` is the object's ACL at write time: shown, as by a GET of the
+    object, only to callers listed in its `write` ACL; to other readers of the entry, `{}`."""
+    record = f"{SECRET}/records/s1"
+    by_alice = {e["uri"]: e for e in entries(shared, user="alice")}
+    by_carol = {e["uri"]: e for e in entries(shared, user="carol")}
+    by_erin = {e["uri"]: e for e in entries(shared, user="erin")}
+    assert by_alice[record]["target"]["permissions"] == {
+        "read": [users["carol"]],
+        "write": [user_id(shared, "alice")],
+    }
+    assert shared.get(record, user="carol").json["permissions"] == {}
+    assert by_carol[record]["target"]["permissions"] == {}
+    assert by_erin[record]["target"]["permissions"] == {}
+    # The rest of the entry is what it was.
+    assert by_carol[record]["target"]["data"] == by_alice[record]["target"]["data"]
+    # Also for a page rendered field by field (`_fields`) and through a batch.
+    narrowed = entries(shared, query="_fields=target", user="erin")
+    assert {json_text(e["target"].get("permissions")) for e in narrowed} == {"{}"}
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value)

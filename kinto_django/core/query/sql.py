@@ -102,6 +102,14 @@ class Dialect:
     def column_like(self, column_sql: str) -> str:
         raise NotImplementedError
 
+    def array_holds_any(self, data_sql: str, path: list[str], values: list[str]) -> SqlAndParams:
+        """Whether the JSON array at `path` of a data column holds one of the strings."""
+        raise NotImplementedError
+
+    def with_empty_object(self, data_sql: str, path: list[str]) -> str:
+        """The data column with the value at `path` replaced by an empty object."""
+        raise NotImplementedError
+
     @staticmethod
     def prepare(connection: Any) -> None:
         """Make the connection ready for this dialect's SQL (nothing to do by default)."""
@@ -168,6 +176,14 @@ class PostgresDialect(Dialect):
 
     def column_like(self, column_sql: str) -> str:
         return f"({column_sql} ILIKE %s)"
+
+    def array_holds_any(self, data_sql: str, path: list[str], values: list[str]) -> SqlAndParams:
+        pointer = "{" + ",".join(path) + "}"
+        return f"COALESCE(({data_sql} #> '{pointer}') ?| %s::text[], false)", [values]
+
+    def with_empty_object(self, data_sql: str, path: list[str]) -> str:
+        pointer = "{" + ",".join(path) + "}"
+        return f"jsonb_set({data_sql}, '{pointer}', '{{}}'::jsonb)"
 
     def present(self, cols: Columns, path: list[str]) -> SqlAndParams:
         x, params = self.value(cols, path)
@@ -257,6 +273,16 @@ class SqliteDialect(Dialect):
 
     def column_like(self, column_sql: str) -> str:
         return f"(kinto_lower({column_sql}) LIKE kinto_lower(%s) ESCAPE '\\')"
+
+    def array_holds_any(self, data_sql: str, path: list[str], values: list[str]) -> SqlAndParams:
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({data_sql}, '{self.json_path(path)}') AS item"
+            f" WHERE item.value IN (SELECT value FROM json_each(%s)))",
+            [jsonutil.dumps(values).decode()],
+        )
+
+    def with_empty_object(self, data_sql: str, path: list[str]) -> str:
+        return f"json_set({data_sql}, '{self.json_path(path)}', json('{{}}'))"
 
     @staticmethod
     def prepare(connection: Any) -> None:
@@ -392,3 +418,20 @@ class RowSQL(Expression):
 
 def object_json_expression() -> RowSQL:
     return RowSQL(lambda dialect, cols: (dialect.object_json(cols), []), output_field=TextField())
+
+
+def object_json_hiding(
+    path: list[str], unless_listed_in: list[str], principals: list[str]
+) -> RowSQL:
+    """The object as JSON, with the object at `path` in its data emptied unless the array at
+    `unless_listed_in` holds one of `principals` (history entries show the ACL of their
+    target only to callers in its `write` ACL, as a GET of the object does)."""
+
+    def build(dialect: Dialect, cols: Columns) -> SqlAndParams:
+        shown, params = dialect.array_holds_any(cols["data"], unless_listed_in, principals)
+        hidden = dialect.with_empty_object(cols["data"], path)
+        data = f"(CASE WHEN {shown} THEN {cols['data']} ELSE {hidden} END)"
+        # `object_json` names the data column once: the parameters appear once too.
+        return dialect.object_json({**cols, "data": data}), params
+
+    return RowSQL(build, output_field=TextField())

@@ -26,7 +26,7 @@ from kinto_django.core.api.viewsets.resource import write_action
 from kinto_django.core.query import ListQuery, parse_list_query
 from kinto_django.core.query.fields import project_fields
 from kinto_django.core.query.params import querystring_params
-from kinto_django.core.query.sql import object_json_expression
+from kinto_django.core.query.sql import RowSQL, object_json_expression
 from kinto_django.permissions import service as permissions
 
 
@@ -36,6 +36,11 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
     known_fields: ClassVar[set[str] | None] = None
     filter_backends: ClassVar[list] = [ListFilterBackend]
     pagination_class = KeysetPagination
+
+    def row_json(self) -> RowSQL:
+        """How the database renders each object of a page (a type may show less of it to
+        some callers)."""
+        return object_json_expression()
 
     def list_query(self) -> ListQuery:
         """The querystring, parsed and validated once per request."""
@@ -103,7 +108,7 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         rows = list(
             self.model.objects.filter(row_id__in=page.values("row_id"))
             .order_by(*self.paginator.ordering(query))
-            .annotate(body=object_json_expression())
+            .annotate(body=self.row_json())
             .values_list("body", flat=True)
         )
         has_more = len(rows) > limit
