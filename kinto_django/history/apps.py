@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def forget_readers(sender: Any, principals: list[str], **kwargs: Any) -> None:
+    """Deleted principals (accounts) leave every entry's readers."""
+    from kinto_django.history.models import HistoryEntry
+
+    HistoryEntry.objects.forget_readers(list(principals))
 
 
 class HistoryConfig(AppConfig):
@@ -14,7 +23,7 @@ class HistoryConfig(AppConfig):
         from kinto_django import jsonutil
         from kinto_django.core import capabilities, timestamps
         from kinto_django.core.backup import kinds
-        from kinto_django.core.signals import resource_written
+        from kinto_django.core.signals import principals_removed, resource_written
         from kinto_django.history import checks  # noqa: F401  (registers the system checks)
         from kinto_django.history.recording import (
             capability_extras,
@@ -24,6 +33,7 @@ class HistoryConfig(AppConfig):
         )
 
         resource_written.connect(record_changes, dispatch_uid="kinto-history")
+        principals_removed.connect(forget_readers, dispatch_uid="kinto-history-readers")
         # Backups hold the history only when asked (`kinto_backup --history`).
         kinds.register(
             "history",

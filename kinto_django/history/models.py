@@ -57,6 +57,31 @@ class HistoryQuerySet(ResourceQuerySet):
         entries = self.alive().filter(data__resource_name=resource_name)
         return entries if user_id is None else entries.filter(data__user_id=user_id)
 
+    def forget_readers(self, principals: list[str]) -> int:
+        """Take principals that stopped existing (deleted accounts) out of every entry's
+        `read_principals`, in one statement: whoever later gets the same name reads nothing
+        that was shared with the former one. Returns how many entries changed."""
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        if connection.vendor == "postgresql":
+            sql = (
+                f"UPDATE {table} SET read_principals = read_principals - %s::text[]"
+                f" WHERE read_principals ?| %s::text[]"
+            )
+            params: list[Any] = [principals, principals]
+        else:
+            gone = json.dumps(principals)
+            sql = (
+                f"UPDATE {table} SET read_principals = (SELECT json_group_array(p.value)"
+                f" FROM json_each({table}.read_principals) AS p"
+                f" WHERE p.value NOT IN (SELECT value FROM json_each(%s)))"
+                f" WHERE EXISTS (SELECT 1 FROM json_each({table}.read_principals) AS p"
+                f" WHERE p.value IN (SELECT value FROM json_each(%s)))"
+            )
+            params = [gone, gone]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
     def insert(self, bucket_pk: int, first_timestamp: int, rows: list[tuple[str, str, str]]):
         """Insert entries `(object_id, data JSON, principals JSON)` of one bucket with the
         timestamps `first_timestamp`, `first_timestamp + 1`… in one statement, however many

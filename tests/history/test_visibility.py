@@ -178,3 +178,24 @@ def json_text(value) -> str:
     import json
 
     return json.dumps(value)
+
+
+def test_a_later_account_of_the_same_name_inherits_no_entry(history, kinto_settings):
+    """Entries remember who could read them as names: when `bob` deletes his account, the
+    entries shared with him forget him, so whoever signs up as `bob` later reads none."""
+    kinto_settings(auth_policies="account basicauth", account_create_principals="system.Everyone")
+    assert history.put("/accounts/bob", {"data": {"password": "one"}}, user=None).status == 201
+    factories.bucket(history)
+    history.put(ORDERS, {})
+    history.put(
+        f"{ORDERS}/records/payslip",
+        {"data": {"salary": "SECRET"}, "permissions": {"read": ["account:bob"]}},
+    )
+    first_bob = ("bob", "one")
+    assert visible(history, first_bob) == [f"{ORDERS}/records/payslip"]
+    assert history.delete("/accounts/bob", user=first_bob).status == 200
+    assert history.put("/accounts/bob", {"data": {"password": "two"}}, user=None).status == 201
+    later_bob = ("bob", "two")
+    assert history.get("/buckets/shop/history", user=later_bob).status == 403
+    # The entry itself is still there, for the bucket's readers.
+    assert f"{ORDERS}/records/payslip" in visible(history, "alice")
