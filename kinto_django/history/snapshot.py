@@ -3,9 +3,10 @@ were at a timestamp (spec/07), rebuilt from the live records and the history.
 
 Records not changed since `ts` are taken as they are; for those changed since, the newest
 history entry written at or before `ts` gives their version then (none: created after `ts`,
-or their history was trimmed or excluded; a tombstone: deleted then). Three queries whatever
-the size of the collection: the parents and permission, the unchanged records (rendered to
-JSON by the database), the entries of the changed ones.
+or their history was trimmed or excluded; a tombstone: deleted then). Only the entries that
+`/history` would show the caller count (a reader of the collection who cannot read the
+bucket sees only versions shared with them), and only those since the collection was last
+created. A few queries whatever the size of the collection.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kinto_django.core.api.responses import raw_json_response
 from kinto_django.core.chain import load_parents
 from kinto_django.core.query.sql import object_json_expression
 from kinto_django.history.models import HistoryEntry
+from kinto_django.history.viewsets import holds_bucket_permission
 from kinto_django.permissions import service as permissions
 from kinto_django.records.models import Record
 
@@ -50,7 +52,15 @@ class SnapshotView(ProtocolView):
         if not permissions.has_permission(self.identity, "record", "read", parents.found):
             raise self.deny()
         collection = parents.found.get("collection")
-        versions = [] if collection is None else records_at(collection, at)
+        bucket = parents.found.get("bucket")
+        # The versions of changed records come from entries that `/history` would show the
+        # caller: every entry to readers of the bucket, else those shared with them.
+        shared_with = (
+            None
+            if holds_bucket_permission(self.identity, bucket, "read")
+            else list(self.identity.principals)
+        )
+        versions = [] if collection is None else records_at(collection, at, shared_with)
         body = b'{"data":[' + b",".join(text for _, text in versions) + b"]}"
         return raw_json_response(body)
 
@@ -61,8 +71,12 @@ class SnapshotView(ProtocolView):
         return response
 
 
-def records_at(collection: Collection, at: int) -> list[tuple[int, bytes]]:
-    """`(last_modified, JSON)` of the collection's records at `at`, newest first."""
+def records_at(
+    collection: Collection, at: int, shared_with: list[str] | None = None
+) -> list[tuple[int, bytes]]:
+    """`(last_modified, JSON)` of the collection's records at `at`, newest first, from the
+    entries written since the collection was last created (never a version of a deleted
+    collection of the same id), and shared with one of `shared_with` when given."""
     unchanged = (
         Record.objects.alive()
         .filter(collection=collection, last_modified__lte=at)
@@ -71,15 +85,17 @@ def records_at(collection: Collection, at: int) -> list[tuple[int, bytes]]:
     )
     versions = [(last_modified, body.encode()) for last_modified, body in unchanged]
     changed_since = Record.objects.filter(collection=collection, last_modified__gt=at)
+    entries = HistoryEntry.objects.alive().filter(
+        bucket_id=collection.bucket_id,
+        data__resource_name="record",
+        data__collection_id=collection.object_id,
+        data__target__data__last_modified__lte=at,
+        last_modified__gt=last_incarnation(collection),
+    )
+    if shared_with is not None:
+        entries = entries.readable_by(shared_with)
     entries = (
-        HistoryEntry.objects.alive()
-        .filter(
-            bucket_id=collection.bucket_id,
-            data__resource_name="record",
-            data__collection_id=collection.object_id,
-            data__target__data__last_modified__lte=at,
-        )
-        .alias(record_id=KT("data__record_id"))
+        entries.alias(record_id=KT("data__record_id"))
         .filter(record_id__in=changed_since.values("object_id"))
         .order_by("-last_modified")
         .values_list("data__record_id", "data__target__data")
@@ -93,3 +109,21 @@ def records_at(collection: Collection, at: int) -> list[tuple[int, bytes]]:
             versions.append((version["last_modified"], jsonutil.dumps(version)))
     versions.sort(key=lambda item: item[0], reverse=True)
     return versions
+
+
+def last_incarnation(collection: Collection) -> int:
+    """The history timestamp of the collection's last creation or deletion (0 when history
+    holds none): entries before it are about a former collection of the same id."""
+    boundary = (
+        HistoryEntry.objects.alive()
+        .filter(
+            bucket_id=collection.bucket_id,
+            data__resource_name="collection",
+            data__collection_id=collection.object_id,
+            data__action__in=("create", "delete"),
+        )
+        .order_by("-last_modified")
+        .values_list("last_modified", flat=True)
+        .first()
+    )
+    return boundary or 0

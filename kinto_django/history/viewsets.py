@@ -9,6 +9,7 @@ Only writers of the bucket may delete entries.
 from __future__ import annotations
 
 from kinto_django import errors
+from kinto_django.buckets.models import Bucket
 from kinto_django.core.api.viewsets import ListViewSet
 from kinto_django.core.query import ListQuery, parse_list_query
 from kinto_django.core.query.filters import split_operator
@@ -17,6 +18,7 @@ from kinto_django.core.query.sql import RowSQL, object_json_hiding
 from kinto_django.history.models import HistoryEntry
 from kinto_django.history.recording import readers
 from kinto_django.permissions import service as permissions
+from kinto_django.permissions.identity import Identity
 
 # The fields of an entry: the only ones that filters, sorts and `_fields` may name (spec/03).
 ENTRY_FIELDS = {
@@ -56,6 +58,19 @@ def with_string_ids(param: str, raw: str) -> tuple[str, str]:
     return param, as_text_if_number(raw)
 
 
+def holds_bucket_permission(identity: Identity, bucket: Bucket | None, permission: str) -> bool:
+    """Read: the bucket's `read` or `write` ACL; write: its `write` ACL; or the settings
+    `history_<perm>_principals` (as the reference, not the bucket's settings). Holders see
+    every entry; others only those shared with them when they were written."""
+    if permissions.setting_grants(identity, "history", permission):
+        return True
+    if bucket is None:
+        return False
+    acls = permissions.object_permissions(bucket)
+    granted = readers(acls) if permission == "read" else set(acls.get("write", ()))
+    return not granted.isdisjoint(identity.principals)
+
+
 class HistoryViewSet(ListViewSet):
     """The list of a bucket's history entries (no object endpoint)."""
 
@@ -65,16 +80,7 @@ class HistoryViewSet(ListViewSet):
     allowed_methods = ("GET", "HEAD", "DELETE")
 
     def holds_bucket_permission(self, permission: str) -> bool:
-        """Read: the bucket's `read` or `write` ACL; write: its `write` ACL; or the settings
-        `history_<perm>_principals` (as the reference, not the bucket's settings)."""
-        if permissions.setting_grants(self.identity, self.resource_name, permission):
-            return True
-        bucket = self.parents().parent
-        if bucket is None:
-            return False
-        acls = permissions.object_permissions(bucket)
-        granted = readers(acls) if permission == "read" else set(acls.get("write", ()))
-        return not granted.isdisjoint(self.identity.principals)
+        return holds_bucket_permission(self.identity, self.parents().parent, permission)
 
     def row_json(self) -> RowSQL:
         """An entry shows its target's ACL only to callers listed in that ACL's `write`, as

@@ -125,3 +125,29 @@ def test_constant_number_of_queries(history, timeline, django_assert_max_num_que
         history.patch(f"{factories.RECORDS}/x{index}", {"data": {"v": 2}})
     with django_assert_max_num_queries(count):
         assert len(snapshot(history, 10**15)) == 32
+
+
+def test_a_new_reader_of_the_collection_gets_no_version_history_hid_from_them(history):
+    """A snapshot shows the versions that `/history` would show the caller: a reader of the
+    collection added later, who cannot read the bucket, does not get the private versions
+    written before."""
+    factories.collection(history)
+    private = factories.record(history, {"salary": "SECRET 250k"}, record_id="pay")
+    history.put(factories.RECORDS + "/pay", {"data": {"salary": "on request"}})
+    bob = user_id(history, "bob")
+    history.patch(factories.COLLECTION, {"permissions": {"read": [bob]}})
+    at = private["last_modified"]
+    assert snapshot(history, at) == [private]  # the bucket's owner sees it
+    assert snapshot(history, at, user="bob") == []
+    assert "SECRET" not in history.get(SNAPSHOT.format(at), user="bob").content.decode()
+
+
+def test_versions_of_a_former_collection_of_the_same_id_are_never_shown(history):
+    """Entries of a deleted collection stay in the history; a collection re-created under
+    the same id has no past before its creation."""
+    factories.collection(history)
+    old = factories.record(history, {"v": "former collection"}, record_id="r1")
+    history.delete(factories.COLLECTION)
+    factories.collection(history, create_bucket=False)
+    factories.record(history, {"v": "current collection"}, record_id="r1")
+    assert snapshot(history, old["last_modified"]) == []
