@@ -83,7 +83,9 @@ def basic_credentials(request: Request | HttpRequest) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     user, sep, password = decoded.partition(":")
-    if not sep or not user:
+    if not sep or not user or "\x00" in decoded:
+        # NUL cannot be stored nor looked up (PostgreSQL refuses it in any string): such
+        # credentials name nobody.
         return None
     return user, password
 

@@ -109,7 +109,7 @@ class PostgresDatabase:
 
 # Migrated databases that servers are copied from: (settings module, backend) → a SQLite
 # file or a PostgreSQL database name, made once per test process and removed at its exit.
-_TEMPLATES: dict[tuple[str, str], str] = {}
+_TEMPLATES: dict[tuple[str, str, str], str] = {}
 
 
 def manage_command(env: dict[str, str], *args: str) -> None:
@@ -129,7 +129,8 @@ def migrated_template(
     """The template database of a settings module on the backend of `storage_url`: migrated,
     with its cache tables, once per test process."""
     backend = "postgresql" if is_postgresql(storage_url) else "sqlite"
-    key = (django_settings, backend)
+    # A template per PostgreSQL server too: a database is copied on its own server only.
+    key = (django_settings, backend, urlsplit(storage_url).netloc if backend != "sqlite" else "")
     if key in _TEMPLATES:
         return _TEMPLATES[key]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINTO_")}
@@ -196,6 +197,8 @@ class ServerProcess:
             self.storage_url = self.database.url
         else:
             self.storage_url = f"sqlite:///{workdir / 'kinto.sqlite3'}"
+        # What start() may create: a server given another's database only migrates it.
+        self.own_storage_url = self.storage_url
         self.backend = "postgresql" if self.database else "sqlite"
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -221,11 +224,18 @@ class ServerProcess:
         manage_command(self.environ(), *args)
 
     def start(self) -> None:
-        template = migrated_template(self.django_settings, self.storage_url, self.python_path)
         if self.database is not None:
+            # A PostgreSQL database of its own: a copy of the migrated template.
+            template = migrated_template(self.django_settings, self.storage_url, self.python_path)
             self.database.create(template=template)
-        else:
+        elif self.storage_url == self.own_storage_url:
+            # Its own SQLite file: a copy of the migrated template.
+            template = migrated_template(self.django_settings, self.storage_url, self.python_path)
             shutil.copyfile(template, self.workdir / "kinto.sqlite3")
+        else:
+            # Another's database (a second server, a replica): only migrated, as bin/serve does.
+            self.manage("migrate", "--noinput")
+            self.manage("createcachetable")
         for _ in range(START_ATTEMPTS):
             if self.launch():
                 return

@@ -58,6 +58,10 @@ def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
     if client:
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client[0], str(client[1])
     for raw_name, raw_value in scope.get("headers", ()):
+        if b"_" in raw_name:
+            # `X_Foo` would become the same environ key as `X-Foo` (a header a proxy or the
+            # application trusts): dropped, as gunicorn and Django's own servers do.
+            continue
         name = raw_name.decode("latin-1").upper().replace("-", "_")
         if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             name = "HTTP_" + name

@@ -1034,3 +1034,22 @@ def test_batch_reports_bad_subrequests_inline(api, objects, sub):
     assert body["errno"] in ERRNOS
     assert isinstance(body["error"], str)
     assert_unchanged(api, objects)
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/buckets", "/buckets/shop/collections/c/records", "/accounts"]
+)
+@pytest.mark.parametrize("credentials", ["a\x00:b\x00", "a:b\x00", "\x00:\x00"])
+def test_credentials_holding_nul_are_nobodys(anonymous, kinto_settings, path, credentials):
+    """A user name or password with NUL names nobody (PostgreSQL refuses NUL in any string):
+    the caller is anonymous, never a 5xx."""
+    import base64
+
+    kinto_settings(auth_policies="account basicauth", account_create_principals="system.Everyone")
+    token = base64.b64encode(credentials.encode()).decode()
+    response = anonymous.get(path, headers={"Authorization": f"Basic {token}"})
+    assert response.status < 500, response
+    if path == "/":
+        assert "user" not in response.json
+    else:
+        assert response.status in (401, 404)

@@ -63,10 +63,12 @@ class PreconditionsMixin(ResourceMixin):
             raise self.list_precondition_failed(list_timestamp)
 
     def precondition_failed(self, obj: ResourceModel) -> errors.KintoError:
-        """412 with `details.existing` only for callers who may read the object (spec/02)."""
-        existing = obj.public_data() if self.allowed("read", obj) else None
-        error = errors.precondition_failed(existing)
-        error.headers.update(timestamp_headers(obj.last_modified))
+        """412 with `details.existing`, and the object's `ETag`/`Last-Modified`, only for
+        callers who may read the object (spec/02): a stranger learns nothing of it."""
+        readable = self.allowed("read", obj)
+        error = errors.precondition_failed(obj.public_data() if readable else None)
+        if readable:
+            error.headers.update(timestamp_headers(obj.last_modified))
         return error
 
     @staticmethod
