@@ -28,5 +28,8 @@ class AccountAuthentication(PolicyAuthentication):
         )
         stored = data.get("password") if isinstance(data, dict) else None
         if not isinstance(stored, str):
+            # As slow as a wrong password: the answer's time must not tell which account
+            # ids exist.
+            passwords.check_against_nothing(password)
             return None
         return account_id if passwords.verify(account_id, password, stored) else None

@@ -7,6 +7,7 @@ site's own `PASSWORD_HASHERS` apply when the app is embedded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -94,6 +95,16 @@ def verify(account_id: str, password: str, stored_hash: str) -> bool:
     if limit:
         _cached(_count_failure, failures_key)
     return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return make_password("no account has this password")
+
+
+def check_against_nothing(password: str) -> None:
+    """Hash a password for an account that does not exist, as a real check would."""
+    check_password(password, _dummy_hash())
 
 
 def forget(account_ids: list[str]) -> None:

@@ -279,3 +279,19 @@ def test_bare_ids_in_account_settings_are_reported(kinto_settings):
     assert [m.msg for m in errors] == [
         "account_write_principals lists 'admin', which is no principal."
     ]
+
+
+def test_a_login_to_a_missing_account_costs_a_password_check(accounts, monkeypatch):
+    """Whether an account exists must not show in the time a login takes: a missing one is
+    checked against a hash too."""
+    from kinto_django.accounts import passwords
+
+    sign_up(accounts, "erin", "s3cret")
+    checks = []
+    original = passwords.check_password
+    monkeypatch.setattr(
+        passwords, "check_password", lambda *args: checks.append(args) or original(*args)
+    )
+    accounts.get("/", user=("erin", "wrong"))
+    accounts.get("/", user=("nobody", "wrong"))
+    assert len(checks) == 2

@@ -152,6 +152,9 @@ class Webhook(Sink):
     kind = "webhook"
 
     def __init__(self, name: str, actions, resources, timeout: float, url: str, secret: str):
+        # What logs and the outbox say of the receiver: scheme, host and port only, never
+        # its path, query or userinfo, which often hold tokens.
+        self.address = public_address(url)
         super().__init__(name, actions, resources, timeout)
         self.url = url
         self.secret = secret
@@ -174,11 +177,13 @@ class Webhook(Sink):
                 response.read()
         except urllib.error.HTTPError as error:
             raise DeliveryFailed(
-                f"{self.url} answered {error.code} {error.reason}", unreachable=False
+                f"{self.address} answered {error.code} {error.reason}", unreachable=False
             ) from None
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out…
             reason = getattr(error, "reason", error)
-            raise DeliveryFailed(f"{self.url} unreachable: {reason}", unreachable=True) from None
+            raise DeliveryFailed(
+                f"{self.address} unreachable: {reason}", unreachable=True
+            ) from None
 
 
 @dataclass
@@ -252,6 +257,19 @@ def read_listener(name: str) -> tuple[Sink | None, str | None]:
     if not secret:
         return None, "`secret` is required (deliveries are signed with it)"
     return Webhook(name, actions, resources, timeout, url, secret), None
+
+
+def public_address(url: str) -> str:
+    """`scheme://host[:port]` of a URL, without what may be secret in the rest."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def url_scheme(url: str) -> str | None:

@@ -351,3 +351,34 @@ def test_the_loop_outlives_a_database_error(transactional_db, monkeypatch):
     looping.run_forever()
     assert calls == [0, 1, 2]
     assert looping.lease.expires == 0.0  # forgotten after the error, released at the end
+
+
+@pytest.mark.parametrize("refusing", [True, False])
+def test_a_failing_webhook_is_named_by_scheme_host_and_port_only(
+    api, kinto_settings, receiver, dispatcher, caplog, refusing
+):
+    """A webhook URL often carries a token (in its path, query or userinfo): neither the
+    logs nor the outbox keep more than where the receiver is."""
+    from urllib.parse import urlsplit
+
+    address = urlsplit(receiver.url)
+    url = f"http://hook:pw-SECRET@{address.hostname}:{address.port}/hooks/TOKEN-SECRET?k=SECRET"
+    kinto_settings(
+        event_listeners="hook",
+        event_listeners_hook_use="webhook",
+        event_listeners_hook_url=url,
+        event_listeners_hook_secret=SECRET,
+        event_listeners_hook_resources="record",
+        event_listeners_hook_timeout_seconds=2,
+    )
+    if refusing:
+        receiver.answer = lambda message: 500
+    else:
+        receiver.stop()
+    factories.collection(api)
+    write(api, "r1")
+    assert dispatcher.drain() == 0
+    (entry,) = OutboxEntry.objects.pending()
+    assert entry.last_error.startswith(f"http://{address.hostname}:{address.port} ")
+    assert "SECRET" not in entry.last_error
+    assert "SECRET" not in caplog.text
