@@ -59,14 +59,16 @@ def caller_id(request: HttpRequest) -> str | None:
 
 def observe(
     request: HttpRequest,
-    match: ResolverMatch,
+    match: ResolverMatch | None,
     response: HttpResponse,
     seconds: float,
     database: metrics.QueryTimer,
     rid: str,
+    subrequest_of: str | None = None,
 ) -> None:
-    """The request's metrics and summary log line."""
-    endpoint = match.url_name or "unnamed"
+    """The request's metrics and summary log line; a batch's sub-requests get theirs too
+    (`subrequest_of` names the batch's route), so that an operator sees what a batch ran."""
+    endpoint = match.url_name or "unnamed" if match is not None else "not-found"
     if metrics.metrics_enabled():
         metrics.observe_request(
             endpoint, request.method, response.status_code, seconds, database.seconds
@@ -86,5 +88,6 @@ def observe(
             "user_id": caller_id(request),
             "request_id": rid,
             "agent": request.META.get("HTTP_USER_AGENT"),
+            **({"subrequest_of": subrequest_of} if subrequest_of else {}),
         }
     )

@@ -58,19 +58,29 @@ def test_an_error_is_summarised_with_its_errno_user_and_timings(api, summaries):
     assert PASSWORD not in line and "Basic " not in line
 
 
-def test_one_line_per_request_batch_included(api, summaries):
+def test_a_batch_logs_each_sub_request_then_itself(api, summaries):
+    """An operator sees what a batch ran (an amplification attempt too): one line per
+    sub-request, marked as such and with the batch's request id, then the batch's own."""
     factories.collection(api)
     before = len(summaries())
     batch = {
         "requests": [{"method": "PUT", "path": f"{factories.RECORDS}/r{i}"} for i in range(3)]
+        + [{"method": "GET", "path": "/buckets/shop/"}]  # followed through a redirect
     }
-    response = api.post("/batch", batch)
+    response = api.post("/batch", batch, headers={"X-Request-Id": "batch-7"})
     assert response.status == 200
-    records = summaries()[before:]
-    assert len(records) == 1
-    fields = records[0].fields
-    assert (fields["route"], fields["status"], fields["errno"]) == ("batch", 200, None)
-    assert fields["db_queries"] > 3
+    lines = [record.fields for record in summaries()[before:]]
+    assert [(f["route"], f["status"], f.get("subrequest_of")) for f in lines] == [
+        ("record-object", 201, "batch"),
+        ("record-object", 201, "batch"),
+        ("record-object", 201, "batch"),
+        ("not-found", 307, "batch"),
+        ("bucket-object", 200, "batch"),
+        ("batch", 200, None),
+    ]
+    assert {f["request_id"] for f in lines} == {"batch-7"}
+    assert all(f["user_id"].startswith("basicauth:") for f in lines)
+    assert lines[-1]["db_queries"] > 3
 
 
 def test_anonymous_and_unauthenticated_requests_have_no_user(anonymous, summaries):

@@ -42,6 +42,20 @@ def test_requests_are_counted_by_route_method_and_status(api, scrape):
     assert "missing" not in after.text
 
 
+def test_a_batchs_sub_requests_are_counted_too(api, scrape):
+    factories.collection(api)
+    before = scrape()
+    puts = [{"method": "PUT", "path": f"{factories.RECORDS}/s{i}"} for i in range(4)]
+    assert api.post("/batch", {"requests": puts}).status == 200
+    after = scrape()
+
+    def delta(**labels: str) -> float:
+        return after.value(REQUESTS, **labels) - before.value(REQUESTS, **labels)
+
+    assert delta(endpoint="record-object", method="put", status="201") == 4
+    assert delta(endpoint="batch", method="post", status="200") == 1
+
+
 def test_latency_histogram_buckets_are_cumulative(api, scrape):
     before = scrape()
     for _ in range(3):

@@ -3,6 +3,7 @@ authorized on its own."""
 
 from __future__ import annotations
 
+import time
 from copy import deepcopy
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -21,6 +22,8 @@ from kinto_django.core.api.responses import json_response
 from kinto_django.core.api.subrequests import build_subrequest, dispatch
 from kinto_django.core.context import BatchState, request_state
 from kinto_django.core.events import EventCollector
+from kinto_django.core.observability.metrics import database_time
+from kinto_django.core.observability.requests import observe, request_id
 
 BATCH_ATTEMPTS = 3
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -232,7 +235,18 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
     for _ in range(MAX_REDIRECTS + 1):
         state.batch.spend()
         request = build_subrequest(outer, method, target, sub.get("headers") or {}, body)
-        response = add_subresponse_headers(request, dispatch(request))
+        started = time.perf_counter()
+        with database_time() as database:
+            response = add_subresponse_headers(request, dispatch(request))
+        observe(
+            request,
+            getattr(request, "resolver_match", None),
+            response,
+            time.perf_counter() - started,
+            database,
+            request_id(request),
+            subrequest_of="batch",
+        )
         location = response.get("Location")
         if response.status_code not in (301, 302, 303, 307, 308) or not location:
             break
