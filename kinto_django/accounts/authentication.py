@@ -32,4 +32,5 @@ class AccountAuthentication(PolicyAuthentication):
             # ids exist.
             passwords.check_against_nothing(password)
             return None
-        return account_id if passwords.verify(account_id, password, stored) else None
+        client = request.META.get("REMOTE_ADDR", "")
+        return account_id if passwords.verify(account_id, password, stored, client) else None

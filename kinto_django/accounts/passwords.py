@@ -52,8 +52,8 @@ def _cache_key(account_id: str) -> str:
     return f"kinto:account:{_keyed('id', account_id)}"
 
 
-def _failures_key(account_id: str) -> str:
-    return f"kinto:account-failures:{_keyed('id', account_id)}"
+def _failures_key(account_id: str, client: str) -> str:
+    return f"kinto:account-failures:{_keyed('id', account_id, client)}"
 
 
 def _cached(operation: Callable[..., Any], *args: Any, default: Any = None) -> Any:
@@ -66,16 +66,24 @@ def _cached(operation: Callable[..., Any], *args: Any, default: Any = None) -> A
         return default
 
 
-def _count_failure(failures_key: str) -> None:
+def _count_attempt(failures_key: str) -> int:
+    """Count one more attempt of the minute, atomically, before the password is checked:
+    parallel attempts cannot all pass a limit checked before any of them is counted."""
     cache.add(failures_key, 0, 60)
     try:
-        cache.incr(failures_key)
+        return cache.incr(failures_key)
     except ValueError:  # expired between the two calls
         cache.set(failures_key, 1, 60)
+        return 1
 
 
-def verify(account_id: str, password: str, stored_hash: str) -> bool:
-    """Check a password, trusting a recent successful check of the same one (cached)."""
+def verify(account_id: str, password: str, stored_hash: str, client: str = "") -> bool:
+    """Check a password, trusting a recent successful check of the same one (cached).
+
+    With `account_login_max_failures_per_minute`, attempts are counted per account and
+    client address, before checking: past the limit, that client's attempts are refused
+    unchecked until the minute is over, while the account's owner, elsewhere, still logs in.
+    A success forgets the client's failures."""
     ttl = kinto_settings.get("account_cache_ttl_seconds", 30)
     proof = _keyed("verified", account_id, password, stored_hash)
     key = _cache_key(account_id)
@@ -83,17 +91,17 @@ def verify(account_id: str, password: str, stored_hash: str) -> bool:
         _cached(cache.touch, key, ttl)
         return True
     limit = kinto_settings.get("account_login_max_failures_per_minute", None, as_int_or_none)
-    failures_key = _failures_key(account_id)
-    if limit and (_cached(cache.get, failures_key) or 0) >= limit:
+    failures_key = _failures_key(account_id, client)
+    if limit and _cached(_count_attempt, failures_key, default=0) > limit:
         logger.warning("Login refused for account %r: too many failures", account_id)
         return False
     if check_password(password, stored_hash):
         if ttl:
             _cached(cache.set, key, proof, ttl)
+        if limit:
+            _cached(cache.delete, failures_key)
         return True
     logger.warning("Failed login for account %r", account_id)
-    if limit:
-        _cached(_count_failure, failures_key)
     return False
 
 

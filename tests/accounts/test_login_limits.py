@@ -54,3 +54,58 @@ def test_logins_keep_working_while_the_cache_is_down(accounts, settings, caplog)
     assert user_id(accounts, "ana", "right") is None
     assert user_id(accounts, "ana", "new") == "account:ana"
     assert "Account cache unavailable" in caplog.text
+
+
+def login(client_address: str, account_id: str, password: str) -> str | None:
+    """`GET /` from a given client address (as the server sees it)."""
+    import base64
+
+    from django.test import Client
+
+    token = base64.b64encode(f"{account_id}:{password}".encode()).decode()
+    response = Client().get(
+        "/v1/", HTTP_AUTHORIZATION=f"Basic {token}", REMOTE_ADDR=client_address
+    )
+    return response.json().get("user", {}).get("id")
+
+
+def test_a_stranger_cannot_lock_the_owner_out(accounts):
+    """Failures are counted per client address: a stranger who exhausts eve's attempts from
+    its address does not stop eve, elsewhere, from logging in."""
+    for _ in range(3):
+        assert login("203.0.113.66", "eve", "guess") is None
+    assert login("203.0.113.66", "eve", "right") is None  # that client is held off
+    assert login("198.51.100.7", "eve", "right") == "account:eve"
+
+
+def test_parallel_guesses_get_no_more_checks_than_the_limit(settings, kinto_settings):
+    """Attempts are counted before the (slow) check: sixteen guesses at once against a limit
+    of 5 get 5 password checks, not one per guess that found the counter low."""
+    import threading
+    import time
+
+    from kinto_django.accounts import passwords
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    kinto_settings(account_login_max_failures_per_minute="5")
+    checks = []
+
+    def slow_wrong(password, stored):
+        checks.append(password)
+        time.sleep(0.05)
+        return False
+
+    original = passwords.check_password
+    passwords.check_password = slow_wrong
+    try:
+        guesses = [
+            threading.Thread(target=passwords.verify, args=("eve", f"g{i}", "hash", "client"))
+            for i in range(16)
+        ]
+        for guess in guesses:
+            guess.start()
+        for guess in guesses:
+            guess.join()
+    finally:
+        passwords.check_password = original
+    assert len(checks) == 5
