@@ -12,7 +12,11 @@ from typing import Any
 
 from kinto_django import jsonutil
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.live.groups import groups_of_event
+from kinto_django.notifications.live.groups import (
+    CREDENTIALS,
+    groups_of_event,
+    revoked_principals,
+)
 from kinto_django.notifications.live.runtime import publisher
 
 MESSAGE_TYPE = "kinto.event"
@@ -22,6 +26,12 @@ def broadcast(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> None:
     """Listener callable: publish one merged event (called after commit, in any thread)."""
     if not notification_settings.live_enabled:
         return
+    revoked = revoked_principals(payload, impacted)
+    if revoked:
+        # Every process closes the live connections of these accounts.
+        publisher.publish(
+            [CREDENTIALS], {"type": MESSAGE_TYPE, "id": uuid.uuid4().hex, "revoked": revoked}
+        )
     names = groups_of_event(payload, impacted)
     if not names:
         return

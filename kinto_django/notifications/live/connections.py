@@ -67,6 +67,10 @@ class LiveConnection:
     def on_overflow(self) -> None:
         """Called once when the queue is full: the transport closes the connection."""
 
+    def on_revoked(self) -> None:
+        """The caller's credentials ended (password changed, account deleted): the
+        transport closes the connection."""
+
 
 @dataclass(eq=False)
 class Subscription:

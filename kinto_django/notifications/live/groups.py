@@ -9,6 +9,7 @@ groups an event concerns, so a process hears only what some local client may wan
 | `b.<bucket>` | every change in the bucket, the bucket's own included | `/buckets/{bid}`, `/buckets/{bid}/collections`, `/buckets/{bid}/groups` |
 | `c.<bucket>.<collection>` | the collection's changes and its records' | `/buckets/{bid}/collections/{cid}`, `…/records` |
 | `membership` | group changes (principals of live connections) | every process |
+| `credentials` | accounts whose password changed or that were deleted | every process |
 
 Object ids are hashed: group names are limited to 100 ASCII characters.
 """
@@ -21,6 +22,7 @@ from typing import Any
 PREFIX = "kinto"
 BUCKETS = f"{PREFIX}.buckets"
 MEMBERSHIP = f"{PREFIX}.membership"
+CREDENTIALS = f"{PREFIX}.credentials"
 
 
 def _digest(*parts: str) -> str:
@@ -55,3 +57,16 @@ def groups_of_event(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> 
     if resource_name == "record" and payload.get("collection_id") is not None:
         return [bucket_group(bucket_id), collection_group(bucket_id, payload["collection_id"])]
     return []
+
+
+def revoked_principals(payload: dict[str, Any], impacted: list[dict[str, Any]]) -> list[str]:
+    """Accounts whose credentials a change ends: deleted, or whose password changed (the
+    digest shown as `password` changes exactly when the password does)."""
+    if payload.get("resource_name") != "account":
+        return []
+    revoked = []
+    for item in impacted:
+        new, old = item.get("new") or {}, item.get("old") or {}
+        if new.get("deleted") or new.get("password") != old.get("password"):
+            revoked.append(f"account:{new.get('id') or old.get('id')}")
+    return revoked

@@ -151,8 +151,9 @@ class Hub:
             if self.channel is not None:
                 return
             self.channel = await self.layer.new_channel("kinto.live.")
-            await self.layer.group_add(groups.MEMBERSHIP, self.channel)
-            self.joined.add(groups.MEMBERSHIP)
+            for group in (groups.MEMBERSHIP, groups.CREDENTIALS):
+                await self.layer.group_add(group, self.channel)
+                self.joined.add(group)
             self.tasks = [
                 self.loop.create_task(self._receive()),
                 self.loop.create_task(self._process()),
@@ -202,6 +203,9 @@ class Hub:
         group = message.get("group")
         if group == groups.MEMBERSHIP:
             await self.refresh_identities()
+            return
+        if group == groups.CREDENTIALS:
+            self.revoke(set(message.get("revoked", ())))
             return
         subscriptions = [s for s in self.local.get(group, ()) if not s.closed]
         if not subscriptions:
@@ -279,9 +283,19 @@ class Hub:
             if fresh is not None:
                 connection.identity = fresh
 
+    def revoke(self, user_ids: set[str]) -> None:
+        """Close the connections authenticated as accounts whose credentials ended: a
+        changed password or a deleted account must not keep receiving changes."""
+        for connection in list(self.connections):
+            if connection.identity.user_id in user_ids:
+                connection.on_revoked()
+
     def connect(self, connection: LiveConnection) -> None:
-        """Track a connection (its principals are refreshed on group changes)."""
+        """Track a connection (its principals are refreshed on group changes, it is closed
+        when its credentials end); the hub listens from the first connection on."""
         self.connections.add(connection)
+        if self.channel is None:
+            self.tasks.append(self.loop.create_task(self.start()))
 
     async def disconnect(self, connection: LiveConnection) -> None:
         """Forget a connection and its subscriptions (leaving groups nobody follows)."""

@@ -31,6 +31,8 @@ from kinto_django.notifications.live.sessions import Session, error_message, ide
 logger = logging.getLogger(__name__)
 
 # WebSocket close codes (4000-4999 are the application's).
+# The account's password changed or the account was deleted: authenticate again.
+CLOSE_CREDENTIALS_ENDED = 4401
 CLOSE_TOO_SLOW = 4008
 CLOSE_DISABLED = 4404
 
@@ -117,3 +119,6 @@ class TransportSession(Session):
 
     def on_overflow(self) -> None:
         asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_TOO_SLOW))
+
+    def on_revoked(self) -> None:
+        asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_CREDENTIALS_ENDED))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
+import pytest
 from channels.testing import WebsocketCommunicator
 
 from kinto_django import jsonutil
 from tests import factories
-from tests.notifications.conftest import TIMEOUT, basic
+from tests.notifications.conftest import TIMEOUT, Client, basic
 
 RECORDS = factories.RECORDS
 
@@ -331,5 +333,47 @@ def test_no_live_connection_when_live_push_is_disabled(live, kinto_settings):
     async def scenario():
         communicator = WebsocketCommunicator(live.application, "/v1/changes")
         assert await communicator.connect(TIMEOUT) == (False, 4404)
+
+    live.run(scenario)
+
+
+@pytest.mark.parametrize("change", ["password", "deletion"])
+def test_a_connection_ends_with_its_accounts_credentials(live, api, kinto_settings, change):
+    """A changed password or a deleted account closes that account's live connections
+    (4401: authenticate again), in every process; other connections stay."""
+    kinto_settings(auth_policies="account basicauth", account_create_principals="system.Everyone")
+    assert api.put("/accounts/ana", {"data": {"password": "one"}}, user=None).status == 201
+    ana = ("ana", "one")
+    factories.bucket(api, permissions={"read": ["system.Authenticated"]})
+    factories.collection(api, create_bucket=False)
+
+    async def scenario():
+        communicator = WebsocketCommunicator(
+            live.application,
+            "/v1/changes",
+            [(b"authorization", ("Basic " + base64.b64encode(b"ana:one").decode()).encode())],
+        )
+        assert (await communicator.connect(TIMEOUT))[0]
+        client = Client(communicator)
+        assert (await client.receive())["type"] == "hello"
+        assert (await client.subscribe(RECORDS))["type"] == "subscribed"
+        other = await live.connect("alice")
+        assert (await other.subscribe(RECORDS))["type"] == "subscribed"
+        if change == "password":
+            changed = await live.call(
+                api.patch, "/accounts/ana", {"data": {"password": "two"}}, user=ana
+            )
+            assert changed.status == 200
+        else:
+            assert (await live.call(api.delete, "/accounts/ana", user=ana)).status == 200
+        while True:
+            message = await communicator.receive_output(TIMEOUT)
+            if message["type"] == "websocket.close":
+                break
+        assert message["code"] == 4401
+        await live.call(factories.record, api, {"n": 1}, record_id="r1")
+        (seen,) = await other.changes(1)
+        assert seen["id"] == "r1"
+        await other.close()
 
     live.run(scenario)
