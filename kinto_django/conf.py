@@ -45,6 +45,8 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "batch_max_requests": (25, as_int_or_none),
     # Sub-requests one batch may run, each redirect it follows included (0 = no limit).
     "batch_max_subrequests": (100, int),
+    # How long a writing batch may hold its locks before it stops, rolled back (0 = no limit).
+    "batch_max_lock_seconds": (5.0, float),
     "paginate_by": (None, as_int_or_none),
     "storage_max_fetch_size": (10000, int),
     "pagination_token_validity_seconds": (600, int),

@@ -756,3 +756,53 @@ def test_principals_are_computed_once_per_batch(api):
     )
     assert statuses(response) == [200, 403]
     assert api.put(f"{records}/x", {"data": {}}).status == 201
+
+
+@pytest.mark.parametrize(
+    "path", ["/__heartbeat__", "/__lbheartbeat__", "/__version__", "/__api__", "/contribute.json"]
+)
+def test_utility_endpoints_do_not_run_in_a_batch(anonymous, path):
+    """A heartbeat waits for every backend (seconds, when one is down): in a batch, that
+    wait would be spent holding the batch's locks. Anonymous callers included."""
+    response = batch(anonymous, {"requests": [{"path": "/"}, {"path": path}]})
+    assert response.status == 400
+    assert response.json["details"][0]["name"] == "requests"
+    assert "cannot run in a batch" in response.json["message"]
+
+
+def test_a_batch_of_reads_holds_no_transaction(api, tree):
+    """Reads need no atomicity: a batch of them runs outside any transaction, so that it
+    holds no lock (on SQLite, the database's one write lock) while it runs."""
+    from django.db import connection
+
+    seen = []
+    from kinto_django.core.api.endpoints import batch as batch_module
+
+    original = batch_module.dispatch
+
+    def watching(request):
+        seen.append(connection.in_atomic_block)
+        return original(request)
+
+    batch_module.dispatch = watching
+    try:
+        reads = batch(api, {"requests": [{"path": "/buckets/shop"}, {"path": "/"}]})
+    finally:
+        batch_module.dispatch = original
+    assert statuses(reads) == [200, 200]
+    # The test itself runs in a transaction: the batch added none of its own.
+    outer = connection.in_atomic_block
+    assert seen == [outer, outer]
+
+
+def test_a_writing_batch_stops_when_it_has_held_its_locks_too_long(api, tree, kinto_settings):
+    """`batch_max_lock_seconds` bounds how long a writing batch makes other writers wait:
+    past it, the batch stops before its next sub-request and everything is rolled back."""
+    kinto_settings(batch_max_lock_seconds="0.000001")
+    writes = [{"method": "PUT", "path": f"/buckets/shop/collections/slow{i}"} for i in range(2)]
+    response = batch(api, {"requests": writes})
+    assert response.status == 503
+    assert "longer than" in response.json["message"]
+    assert api.get("/buckets/shop/collections/slow0").status == 404
+    kinto_settings(batch_max_lock_seconds="0")
+    assert statuses(batch(api, {"requests": writes})) == [201, 201]

@@ -89,16 +89,21 @@ def batch_request_errors(item: Any, name: str, path_required: bool) -> list[dict
 RECURSIVE = "Recursive call on /batch endpoint is forbidden."
 
 
-def routes_to_batch(path: str, root: str) -> bool:
-    """Whether a sub-request's path reaches the batch endpoint once decoded as its request
-    will be (`/bat%63h` is `/batch`)."""
+# Endpoints that have nothing to do in a batch, and whose work (the heartbeat waits up to
+# `heartbeat_timeout_seconds` for each backend) would be done while the batch holds locks.
+OUT_OF_BATCH = {"heartbeat", "lbheartbeat", "version", "contribute", "openapi", "metrics", "flush"}
+
+
+def route_name(path: str, root: str) -> str | None:
+    """The API route a sub-request's path reaches once decoded as its request will be
+    (`/bat%63h` is `/batch`)."""
     path = path if path.startswith(root) else root + path
     decoded = unquote_to_bytes(urlsplit(path).path).decode("utf-8", "replace")
     try:
         match = resolve(decoded)
     except Resolver404:
-        return False
-    return match.url_name == "batch" and "kinto" in match.namespaces
+        return None
+    return match.url_name if "kinto" in match.namespaces else None
 
 
 def parse_batch(body: Any, root: str) -> list[dict[str, Any]]:
@@ -135,8 +140,14 @@ def parse_batch(body: Any, root: str) -> list[dict[str, Any]]:
     limit = kinto_settings.batch_max_requests
     if limit and len(requests) > limit:
         raise errors.invalid("body", "requests", f"Number of requests is limited to {limit}")
-    if any("/batch" in item["path"] or routes_to_batch(item["path"], root) for item in requests):
+    routes = [route_name(item["path"], root) for item in requests]
+    if "batch" in routes or any("/batch" in item["path"] for item in requests):
         raise errors.invalid("body", "requests", RECURSIVE)
+    utility = sorted({route for route in routes if route in OUT_OF_BATCH})
+    if utility:
+        raise errors.invalid(
+            "body", "requests", f"These endpoints cannot run in a batch: {', '.join(utility)}"
+        )
     return requests
 
 
@@ -173,10 +184,18 @@ class BatchView(UtilityView):
             state.batch = BatchState(budget=kinto_settings.batch_max_subrequests or None)
             responses = []
             try:
-                with transaction.atomic():
-                    timestamps.lock_scopes_in_order(written_lists(subrequests, root, outer))
+                if not any(writes(sub) for sub in subrequests):
+                    # Reads only: no transaction, so no lock held while they run (SQLite's
+                    # write lock is global; a transaction there begins by taking it).
                     for sub in subrequests:
                         responses.append(run_subrequest(outer, sub, root))
+                else:
+                    with transaction.atomic():
+                        locked_at = time.monotonic()
+                        timestamps.lock_scopes_in_order(written_lists(subrequests, root, outer))
+                        for sub in subrequests:
+                            check_lock_time(locked_at)
+                            responses.append(run_subrequest(outer, sub, root))
             except BatchAborted as aborted:
                 collector.discard()
                 # Batches writing several lists may deadlock with one another; nothing was
@@ -190,6 +209,25 @@ class BatchView(UtilityView):
             break
         collector.send_on_commit()
         return json_response({"responses": responses})
+
+
+def writes(sub: dict[str, Any]) -> bool:
+    return (sub.get("method") or "GET") in WRITE_METHODS
+
+
+def check_lock_time(locked_at: float) -> None:
+    """A batch that writes holds its locks (on SQLite, the database's one write lock) until it
+    commits: one that has held them longer than `batch_max_lock_seconds` stops, rolled back,
+    before running another sub-request, so that other writers wait a bounded time."""
+    limit = kinto_settings.batch_max_lock_seconds
+    if limit and time.monotonic() - locked_at > limit:
+        raise BatchAborted(
+            errors.error_response(
+                errors.service_unavailable(
+                    f"This batch held its locks longer than {limit:g} seconds: split it."
+                )
+            )
+        )
 
 
 def written_lists(subrequests: list[dict[str, Any]], root: str, request: HttpRequest) -> list[str]:
@@ -254,9 +292,11 @@ def run_subrequest(outer: HttpRequest, sub: dict[str, Any], root: str) -> dict[s
         target = redirected.path + (f"?{redirected.query}" if redirected.query else "")
     if response.status_code >= 400:
         # A write that failed inside its transaction block marked it for rollback; rolling
-        # back to the sub-request's savepoint is exactly that rollback.
-        transaction.set_rollback(False)
-        transaction.savepoint_rollback(savepoint)
+        # back to the sub-request's savepoint is exactly that rollback (a batch of reads
+        # runs outside any transaction: nothing to roll back).
+        if transaction.get_connection().in_atomic_block:
+            transaction.set_rollback(False)
+            transaction.savepoint_rollback(savepoint)
         state.batch.forget()
         if response.status_code >= 500:
             raise BatchAborted(response)
