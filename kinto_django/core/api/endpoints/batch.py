@@ -159,7 +159,8 @@ class BatchAborted(Exception):
 
 
 class BatchView(UtilityView):
-    """`POST /batch`: sub-requests in one transaction, each authorized on its own.
+    """`POST /batch`: sub-requests each authorized on their own; a batch that writes runs in
+    one transaction, bounded in time (`batch_max_lock_seconds`).
 
     Each sub-request runs in its own savepoint, so that a failed one (4xx, 409) leaves no
     partial write while the earlier ones stay committed and truthful; a 5xx aborts the lot.
