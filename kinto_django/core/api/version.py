@@ -13,7 +13,15 @@ from importlib import metadata
 from pathlib import Path
 
 DISTRIBUTION = "kinto-django"
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+# The checkout's `pyproject.toml` (the nearest folder above this module that has one).
+PYPROJECT = next(
+    (
+        folder / "pyproject.toml"
+        for folder in Path(__file__).resolve().parents
+        if (folder / "pyproject.toml").is_file()
+    ),
+    Path("pyproject.toml"),
+)
 
 
 @functools.cache
