@@ -37,6 +37,7 @@ class ERRNO:
     MODIFIED_MEANWHILE = 114
     METHOD_NOT_ALLOWED = 115
     VERSION_NOT_AVAILABLE = 116
+    CLIENT_REACHED_CAPACITY = 117
     FORBIDDEN = 121
     CONSTRAINT_VIOLATED = 122
     BACKEND = 201
@@ -159,6 +160,16 @@ def conflict() -> KintoError:
         409,
         ERRNO.CONSTRAINT_VIOLATED,
         "Integrity constraint violated, please retry.",
+        headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
+    )
+
+
+def too_many_requests(message: str) -> KintoError:
+    """A client holds more of a bounded resource than it may (e.g. live connections)."""
+    return KintoError(
+        429,
+        ERRNO.CLIENT_REACHED_CAPACITY,
+        message,
         headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
     )
 

@@ -75,6 +75,16 @@ class RequestState:
     body: bytes | None = None
     # Whether the parents a batch looked up are still valid after this sub-request.
     parents_unchanged: bool = True
+    # The views that served the request and its sub-requests (released with the request).
+    views: list[Any] = field(default_factory=list)
+
+    def release(self) -> None:
+        """The response is built: drop what the request read and wrote (see
+        `kinto_django.core.api.middleware.release_request`)."""
+        self.body = None
+        self.events.discard()
+        self.batch = None
+        self.views = []
 
     def for_subrequest(self, **changes: object) -> RequestState:
         """The state of a request run on behalf of this one (its body is its own)."""
@@ -84,6 +94,7 @@ class RequestState:
             "batch": self.batch,
             "in_batch": self.in_batch,
             "api_root": self.api_root,
+            "views": self.views,
         }
         return RequestState(**{**shared, **changes})
 

@@ -21,6 +21,12 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # Messages waiting for a slow client before its connection is closed (it resumes with
     # `since`): a stalled reader must not make the server buffer without bound.
     "live_send_queue_size": (5000, int),
+    # Bytes the messages waiting for one client may hold (a change's body counts once per
+    # connection, whatever the number of its subscriptions it goes to).
+    "live_send_queue_bytes": (8 * 1024 * 1024, int),
+    # Live connections (WebSockets and event streams) one user may hold in one server
+    # process; anonymous clients count per address.
+    "live_max_connections_per_user": (10, int),
     # Seconds between Server-Sent Events keep-alive comments (proxies close idle streams).
     "live_keepalive_seconds": (15, float),
     # Seconds between re-announcements of a process's channel-layer groups: Redis forgets a

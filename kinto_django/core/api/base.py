@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -87,6 +88,11 @@ class ProtocolView(APIView):
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return policy_authenticators()
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Released once the response is built (`middleware.release_request`).
+        request_state(request).views.append(self)
+        return super().initialize_request(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if request.method not in self.methods():

@@ -102,13 +102,18 @@ def run(application: Callable, environ: dict[str, Any]) -> tuple[int, list, byte
         return lambda data: chunks.append(data)
 
     chunks: list[bytes] = []
-    iterable = application(environ, start_response)
     try:
-        chunks.extend(iterable)
+        iterable = application(environ, start_response)
+        try:
+            chunks.extend(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
     finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
+        # The request's objects may live on in reference cycles until a full garbage
+        # collection: the body they hold is released now.
+        environ["wsgi.input"].close()
     status, headers = started
     encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     return int(status.split(" ", 1)[0]), encoded, b"".join(chunks)

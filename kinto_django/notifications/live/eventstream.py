@@ -22,7 +22,12 @@ from channels.generic.http import AsyncHttpConsumer
 
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.live.handshake import cors_headers, header, site_session_key
+from kinto_django.notifications.live.handshake import (
+    client_address,
+    cors_headers,
+    header,
+    site_session_key,
+)
 from kinto_django.notifications.live.runtime import publisher, run_db
 from kinto_django.notifications.live.sessions import Session, identify
 
@@ -60,8 +65,8 @@ def stream_query(scope: dict[str, Any]) -> tuple[str | None, str | None, dict[st
 class StreamSession(Session):
     """A Server-Sent Events session: overflow ends its stream."""
 
-    def __init__(self, identity: Any, consumer: EventStreamConsumer) -> None:
-        super().__init__(identity)
+    def __init__(self, identity: Any, consumer: EventStreamConsumer, address: str | None) -> None:
+        super().__init__(identity, address)
         self.consumer = consumer
 
     def on_overflow(self) -> None:
@@ -114,10 +119,10 @@ class EventStreamConsumer(AsyncHttpConsumer):
             header(self.scope, b"authorization"),
             site_session_key(self.scope),
         )
-        session = self.session = StreamSession(identity, self)
         try:
             if not notification_settings.live_enabled:
                 raise errors.url_not_found()
+            session = self.session = StreamSession(identity, self, client_address(self.scope))
             await session.subscribe(
                 SUBSCRIPTION_ID, resource, filters, since, location="querystring"
             )

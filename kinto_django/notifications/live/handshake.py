@@ -27,6 +27,13 @@ def header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
+def client_address(scope: dict[str, Any]) -> str | None:
+    """The client's address as the server saw it (the proxy's unless the server trusts
+    its forwarding headers, e.g. uvicorn's `--forwarded-allow-ips`)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 def credentials_allowed(origin: str) -> bool:
     """Whether a browser page of `origin` may use credentials its browser attaches on its own
     (cached Basic auth) on a WebSocket handshake: only origins listed by `cors_origins`

@@ -26,7 +26,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from kinto_django import jsonutil
+from kinto_django import errors, jsonutil
 from kinto_django.core.query.fields import project_fields
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live import groups
@@ -38,8 +38,10 @@ from kinto_django.permissions import service as permissions
 
 logger = logging.getLogger(__name__)
 
-# Events kept decided, for the other groups that bring the same event to this process.
+# Events kept decided, for the other groups that bring the same event to this process: at
+# most this many, holding at most these bytes of event text (the newest one is always kept).
 DECIDED_EVENTS = 64
+DECIDED_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -49,6 +51,7 @@ class DecidedEvent:
     payload: dict[str, Any]
     objects: list[dict[str, Any]]
     readers: Readers
+    size: int = 0  # the length of the event's text: what caching it costs, roughly
 
     def __post_init__(self) -> None:
         self.bodies: dict[tuple[int, tuple[str, ...] | None], str] = {}
@@ -98,7 +101,8 @@ def decide(event_text: str) -> DecidedEvent:
     """Parse a broadcast event and read who may see its objects (database, in a thread)."""
     event = jsonutil.loads_stored(event_text)
     payload, impacted = event["payload"], event["impacted"]
-    return DecidedEvent(payload, [item["new"] for item in impacted], readers_of(payload, impacted))
+    objects = [item["new"] for item in impacted]
+    return DecidedEvent(payload, objects, readers_of(payload, impacted), len(event_text))
 
 
 @dataclass
@@ -142,6 +146,7 @@ class Hub:
         self.lock = asyncio.Lock()
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.decided: OrderedDict[str, DecidedEvent] = OrderedDict()
+        self.decided_bytes = 0
         self.orders: dict[tuple[str, tuple[str, int]], ListOrder] = {}
         self.tasks: list[asyncio.Task] = []
 
@@ -213,9 +218,7 @@ class Hub:
         event = self.decided.get(message["id"])
         if event is None:
             event = await run_db("hub", decide, message["event"])
-            self.decided[message["id"]] = event
-            while len(self.decided) > DECIDED_EVENTS:
-                self.decided.popitem(last=False)
+            self.remember(message["id"], event)
         key = event.list_key
         if key is None:
             self.dispatch(group, event)
@@ -235,6 +238,16 @@ class Hub:
                 return
         self.deliver(group, order, event)
         self.release(group, order)
+
+    def remember(self, event_id: str, event: DecidedEvent) -> None:
+        """Cache a decided event, forgetting the oldest beyond the cache's bounds."""
+        self.decided[event_id] = event
+        self.decided_bytes += event.size
+        while len(self.decided) > 1 and (
+            len(self.decided) > DECIDED_EVENTS or self.decided_bytes > DECIDED_BYTES
+        ):
+            _, old = self.decided.popitem(last=False)
+            self.decided_bytes -= old.size
 
     def deliver(self, group: str, order: ListOrder, event: DecidedEvent) -> None:
         self.dispatch(group, event)
@@ -290,18 +303,32 @@ class Hub:
             if connection.identity.user_id in user_ids:
                 connection.on_revoked()
 
+    def admit(self, connection: LiveConnection) -> None:
+        """Refuse a connection beyond `live_max_connections_per_user` of its owner in this
+        process (429): each holds a send queue and subscriptions."""
+        limit = notification_settings.live_max_connections_per_user
+        owner = connection.owner
+        held = sum(1 for c in self.connections if c is not connection and c.owner == owner)
+        if held >= limit:
+            raise errors.too_many_requests(
+                f"At most {limit} live connections per user: close one first"
+            )
+
     def connect(self, connection: LiveConnection) -> None:
-        """Track a connection (its principals are refreshed on group changes, it is closed
-        when its credentials end); the hub listens from the first connection on."""
+        """Track an admitted connection (its principals are refreshed on group changes, it
+        is closed when its credentials end); the hub listens from the first one on."""
+        self.admit(connection)
         self.connections.add(connection)
         if self.channel is None:
             self.tasks.append(self.loop.create_task(self.start()))
 
     async def disconnect(self, connection: LiveConnection) -> None:
-        """Forget a connection and its subscriptions (leaving groups nobody follows)."""
+        """Forget a connection and its subscriptions (leaving groups nobody follows), and
+        drop what was waiting for it."""
         self.connections.discard(connection)
         for subscription in list(connection.subscriptions.values()):
             await self.remove(subscription)
+        connection.release_memory()
 
     async def add(self, subscription: Subscription) -> None:
         """Register a subscription; once this returns, every later broadcast reaches it."""
@@ -315,7 +342,7 @@ class Hub:
 
     async def remove(self, subscription: Subscription) -> None:
         """Stop a subscription; the group is left once no local subscription needs it."""
-        subscription.closed = True
+        subscription.close()
         group = subscription.target.group
         async with self.lock:
             members = self.local.get(group)

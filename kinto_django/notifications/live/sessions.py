@@ -65,8 +65,9 @@ def parse_since(value: Any, location: str) -> int | None:
 class Session(LiveConnection):
     """A connected client: its identity, subscriptions and replays."""
 
-    def __init__(self, identity: permissions.Identity) -> None:
-        super().__init__(identity)
+    def __init__(self, identity: permissions.Identity, address: str | None = None) -> None:
+        """Raises 429 beyond `live_max_connections_per_user`."""
+        super().__init__(identity, address)
         self.hub = get_hub()
         self.hub.connect(self)
         self.replays: set[asyncio.Task] = set()
@@ -86,7 +87,12 @@ class Session(LiveConnection):
         identity = await run_db("connections", identify, authorization)
         if not identity.authenticated:
             raise errors.unauthorized()
-        self.identity = identity
+        anonymous, self.identity = self.identity, identity
+        try:
+            self.hub.admit(self)
+        except errors.KintoError:
+            self.identity = anonymous
+            raise
         return message("authenticated", user_id=identity.user_id)
 
     async def subscribe(

@@ -24,7 +24,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
-from kinto_django.notifications.live.handshake import handshake_authorization, site_session_key
+from kinto_django.notifications.live.handshake import (
+    client_address,
+    handshake_authorization,
+    site_session_key,
+)
 from kinto_django.notifications.live.runtime import publisher, run_db
 from kinto_django.notifications.live.sessions import Session, error_message, identify, message
 
@@ -35,6 +39,8 @@ logger = logging.getLogger(__name__)
 CLOSE_CREDENTIALS_ENDED = 4401
 CLOSE_TOO_SLOW = 4008
 CLOSE_DISABLED = 4404
+# The user holds `live_max_connections_per_user` connections in this process already.
+CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 
 class ChangesConsumer(AsyncWebsocketConsumer):
@@ -54,7 +60,13 @@ class ChangesConsumer(AsyncWebsocketConsumer):
             handshake_authorization(self.scope),
             site_session_key(self.scope),
         )
-        self.session = TransportSession(identity, self)
+        try:
+            self.session = TransportSession(identity, self, client_address(self.scope))
+        except errors.KintoError as error:
+            await self.accept()
+            await self.send(text_data=error_message(error))
+            await self.close(CLOSE_TOO_MANY_CONNECTIONS)
+            return
         await self.accept()
         self.writer = asyncio.get_running_loop().create_task(self.write())
         self.session.push(message("hello", user_id=identity.user_id))
@@ -103,7 +115,13 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         elif kind == "unsubscribe":
             self.session.push(await self.session.unsubscribe(request.get("id")))
         elif kind == "authenticate":
-            self.session.push(await self.session.authenticate(request.get("authorization")))
+            try:
+                self.session.push(await self.session.authenticate(request.get("authorization")))
+            except errors.KintoError as error:
+                if error.status != 429:
+                    raise
+                await self.send(text_data=error_message(error))
+                await self.close(CLOSE_TOO_MANY_CONNECTIONS)
         else:
             raise errors.invalid(
                 "body", "type", "Should be one of subscribe, unsubscribe, authenticate"
@@ -113,8 +131,8 @@ class ChangesConsumer(AsyncWebsocketConsumer):
 class TransportSession(Session):
     """A session whose overflow closes its WebSocket."""
 
-    def __init__(self, identity: Any, consumer: ChangesConsumer) -> None:
-        super().__init__(identity)
+    def __init__(self, identity: Any, consumer: ChangesConsumer, address: str | None) -> None:
+        super().__init__(identity, address)
         self.consumer = consumer
 
     def on_overflow(self) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kinto_django import jsonutil
 from kinto_django.notifications.live import access, connections, hub
 from tests import factories
 
@@ -84,4 +87,102 @@ def test_a_client_too_slow_to_read_is_dropped_not_buffered(kinto_settings):
     for n in range(5):
         connection.push(f'{{"n":{n}}}')
     assert connection.overflowed and dropped == [True]
-    assert connection.queue.qsize() == 2
+    # What waited is dropped at once: the client is disconnected and resumes with `since`.
+    assert len(connection.queue) == 0 and connection.queue.bytes == 0
+
+
+def connection_with_subscriptions(count):
+    from kinto_django.notifications.live.subscriptions import Target
+    from kinto_django.permissions.identity import ANONYMOUS
+
+    class Connection(connections.LiveConnection):
+        dropped = 0
+
+        def on_overflow(self):
+            self.dropped += 1
+
+    connection = Connection(ANONYMOUS)
+    target = Target(RECORDS, "record-plural", "shop", "orders")
+    for n in range(count):
+        subscription = connections.Subscription(connection, f"s{n}", target)
+        connection.subscriptions[subscription.id] = subscription
+    return connection
+
+
+def test_a_change_for_many_subscriptions_of_a_connection_is_held_once(kinto_settings):
+    """Twenty subscriptions of one idle socket to one list: a 2 MiB change is held once
+    for the connection, not once per subscription."""
+    kinto_settings(live_send_queue_bytes=8 * 1024 * 1024)
+    connection = connection_with_subscriptions(20)
+    body = connections.change_body({"id": "r1", "timestamp": 1, "data": {"x": "y" * 2**21}})
+    for subscription in connection.subscriptions.values():
+        subscription.offer(1, body)
+    assert len(connection.queue) == 20 and not connection.overflowed
+    assert 2**21 < connection.queue.bytes < 2**21 + 20 * 1024
+
+    async def drain():
+        return [await connection.queue.get() for _ in range(20)]
+
+    sent = asyncio.run(drain())
+    assert [jsonutil.loads(text)["subscription"] for text, _ in sent] == [
+        f"s{n}" for n in range(20)
+    ]
+    assert jsonutil.loads(sent[0][0])["data"]["x"] == "y" * 2**21
+    assert connection.queue.bytes == 0
+
+
+def test_the_send_queue_is_bounded_in_bytes(kinto_settings):
+    kinto_settings(live_send_queue_bytes=3 * 1024 * 1024, live_send_queue_size=5000)
+    connection = connection_with_subscriptions(1)
+    subscription = connection.subscriptions["s0"]
+    for n in range(1, 4):
+        body = connections.change_body({"id": f"r{n}", "timestamp": n, "data": "z" * 2**20})
+        subscription.offer(n, body)
+    # Three changes of 1 MiB do not fit in 3 MiB (with their JSON around them).
+    assert connection.overflowed and connection.dropped == 1
+    assert len(connection.queue) == 0 and connection.queue.bytes == 0
+
+
+def test_a_replay_buffer_counts_against_the_same_budget(kinto_settings):
+    kinto_settings(live_send_queue_bytes=2 * 1024 * 1024)
+    connection = connection_with_subscriptions(1)
+    subscription = connection.subscriptions["s0"]
+    subscription.replaying = True
+    first = connections.change_body({"id": "a", "timestamp": 1, "data": "z" * 2**20})
+    subscription.offer(1, first)
+    assert connection.queue.bytes > 2**20 and not connection.overflowed
+    subscription.offer(
+        2, connections.change_body({"id": "b", "timestamp": 2, "data": "z" * 2**20})
+    )
+    assert connection.overflowed and subscription.buffer == []
+    assert connection.queue.bytes == 0
+
+
+def test_closing_a_connection_releases_what_waited_for_it(kinto_settings):
+    connection = connection_with_subscriptions(2)
+    first, second = connection.subscriptions.values()
+    second.replaying = True
+    body = connections.change_body({"id": "a", "timestamp": 1, "data": "z" * 1000})
+    first.offer(1, body)
+    second.offer(1, body)
+    assert connection.queue.bytes > 1000
+    connection.release_memory()
+    assert len(connection.queue) == 0 and connection.queue.bytes == 0
+    assert second.buffer == [] and first.closed and second.closed
+
+
+def test_the_hub_keeps_few_decided_events_in_bytes(live):
+    from kinto_django.notifications.live.access import Readers
+
+    async def scenario():
+        process_hub = hub.get_hub()
+        for n in range(10):
+            event = hub.DecidedEvent({}, [], Readers.__new__(Readers), size=2**21)
+            process_hub.remember(f"e{n}", event)
+        assert process_hub.decided_bytes <= hub.DECIDED_BYTES
+        assert list(process_hub.decided) == ["e8", "e9"]
+        big = hub.DecidedEvent({}, [], Readers.__new__(Readers), size=2**24)
+        process_hub.remember("big", big)
+        assert list(process_hub.decided) == ["big"]  # the newest is kept, whatever its size
+
+    live.run(scenario)

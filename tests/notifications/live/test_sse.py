@@ -225,3 +225,25 @@ def test_no_event_stream_when_live_push_is_disabled(live, api, kinto_settings):
         assert jsonutil.loads(await stream.body())["errno"] == 111
 
     live.run(scenario)
+
+
+def test_event_streams_count_toward_the_users_live_connections(live, api, kinto_settings):
+    kinto_settings(live_max_connections_per_user=1)
+    factories.collection(api)
+
+    async def scenario():
+        held = Stream(live.application, {"resource": RECORDS})
+        assert (await held.start())["status"] == 200
+        refused = Stream(live.application, {"resource": RECORDS})
+        start = await refused.start()
+        assert start["status"] == 429
+        headers = dict(start["headers"])
+        assert headers[b"retry-after"].isdigit()
+        error = jsonutil.loads(await refused.body())
+        assert error["errno"] == 117 and "At most 1 live connections" in error["message"]
+        other = Stream(live.application, {"resource": RECORDS}, user="bob")
+        assert (await other.start())["status"] in (200, 403)
+        await held.close()
+        await other.close()
+
+    live.run(scenario)

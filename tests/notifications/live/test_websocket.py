@@ -377,3 +377,68 @@ def test_a_connection_ends_with_its_accounts_credentials(live, api, kinto_settin
         await other.close()
 
     live.run(scenario)
+
+
+async def close_code(communicator):
+    while True:
+        message = await communicator.receive_output(TIMEOUT)
+        if message["type"] == "websocket.close":
+            return message["code"]
+
+
+def test_a_user_holds_a_bounded_number_of_live_connections(live, api, kinto_settings):
+    """Each connection holds a send queue and subscriptions: beyond
+    `live_max_connections_per_user` in a process, a user's next one is refused (an error
+    message of status 429, then close code 4029); other users are not affected, and a closed
+    connection frees its place."""
+    kinto_settings(live_max_connections_per_user=2)
+
+    async def scenario():
+        first = await live.connect("alice")
+        second = await live.connect("alice")
+        refused = WebsocketCommunicator(
+            live.application, "/v1/changes", [(b"authorization", basic("alice").encode())]
+        )
+        assert (await refused.connect(TIMEOUT))[0]
+        error = jsonutil.loads(await refused.receive_from(TIMEOUT))
+        assert error["type"] == "error"
+        assert error["error"]["code"] == 429 and error["error"]["errno"] == 117
+        assert "At most 2 live connections" in error["error"]["message"]
+        assert await close_code(refused) == 4029
+        bob = await live.connect("bob")
+        await first.close()
+        third = await live.connect("alice")
+        for client in (second, bob, third):
+            await client.close()
+
+    live.run(scenario)
+
+
+def test_authenticating_by_message_counts_toward_the_users_connections(live, kinto_settings):
+    kinto_settings(live_max_connections_per_user=1)
+
+    async def scenario():
+        held = await live.connect("alice")
+        browser = await live.connect()  # anonymous, then credentials in a message
+        await browser.send(type="authenticate", authorization=basic("alice"))
+        error = await browser.receive()
+        assert error["type"] == "error" and error["error"]["code"] == 429
+        assert await close_code(browser.communicator) == 4029
+        await held.close()
+
+    live.run(scenario)
+
+
+def test_anonymous_connections_are_bounded_per_client_address(live, kinto_settings):
+    kinto_settings(live_max_connections_per_user=1)
+
+    async def scenario():
+        held = await live.connect()
+        refused = WebsocketCommunicator(live.application, "/v1/changes")
+        assert (await refused.connect(TIMEOUT))[0]
+        error = jsonutil.loads(await refused.receive_from(TIMEOUT))
+        assert error["error"]["code"] == 429
+        assert await close_code(refused) == 4029
+        await held.close()
+
+    live.run(scenario)

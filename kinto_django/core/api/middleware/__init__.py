@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch
+from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.conf import kinto_settings
@@ -23,9 +24,30 @@ from kinto_django.core.api.middleware.cors import exposed_headers, origin_allowe
 from kinto_django.core.api.middleware.headers import add_content_headers, end_of_service
 from kinto_django.core.api.middleware.routing import api_match, is_api_request, route_view
 from kinto_django.core.api.responses import json_response
+from kinto_django.core.context import request_state
 from kinto_django.core.observability import metrics
 from kinto_django.core.observability.logging import current_request_id
 from kinto_django.core.observability.requests import REQUEST_ID_HEADER, observe, request_id
+
+
+def release_request(request: HttpRequest, response: HttpResponse) -> None:
+    """Free a request's body and data once its response is built.
+
+    A request's objects point at each other (DRF's view, request and response; Django's
+    messages storage and the request), so they are freed by the garbage collector's full
+    passes only, which may come hundreds of requests later: with bodies of up to
+    `max_request_body_bytes`, a worker would grow by gigabytes meanwhile. The cycles that
+    hold the body, its parsed data and the response are cut here: the views (a viewset's
+    bound handlers point back at it) forget the request, and DRF requests their
+    `parser_context` (which points back at them).
+    """
+    state = request_state(request)
+    for view in state.views:
+        drf_request = vars(view).get("request")
+        if isinstance(drf_request, Request):
+            drf_request.parser_context = {}
+        vars(view).clear()
+    state.release()
 
 
 class ProtocolMiddleware:
@@ -48,6 +70,7 @@ class ProtocolMiddleware:
             observe(request, match, response, time.perf_counter() - started, database, rid)
         finally:
             current_request_id.reset(token)
+        release_request(request, response)
         return response
 
     def respond(self, request: HttpRequest, match: ResolverMatch) -> HttpResponse:
