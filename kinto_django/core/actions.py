@@ -120,16 +120,18 @@ def create_object(
     model: type[ResourceModel],
     parent: ResourceModel | None,
     object_id: str,
-    data: dict[str, Any],
+    data: dict[str, Any] | None,
     acls: Mapping[str, Iterable[str]] | None = None,
     *,
     tombstone: ResourceModel | None = None,
     forced_timestamp: int | None = None,
     list_endpoint: bool = False,
 ) -> ResourceModel:
-    """Create an object (re-using its tombstone row if it had been deleted)."""
+    """Create an object (re-using its tombstone row if it had been deleted). `data` None:
+    the request had none, the object is created empty (no field defaults, e.g. a group's
+    `members` appear once data is written, as in the reference)."""
     with transaction.atomic(savepoint=False):
-        data = model.validate_data(data, parent=parent, old=None)
+        data = {} if data is None else model.validate_data(data, parent=parent, old=None)
         data = model.validate_object(object_id, data, parent=parent, old=None)
         parent_key = parent.pk if parent is not None else 0
         timestamp, list_timestamp = resolve_timestamp(model, parent_key, forced_timestamp, None)

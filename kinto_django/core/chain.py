@@ -133,10 +133,13 @@ class Parents:
         parent: ResourceModel | None,
         missing: tuple[str, str] | None,
         found: dict[str, ResourceModel],
+        invalid: bool = False,
     ) -> None:
         self.parent = parent
         self.missing = missing
         self.found = found
+        # Whether the missing parent's id is not a valid id: no such parent can exist.
+        self.invalid = invalid
 
     def objects(
         self, obj: ResourceModel | None = None, resource_name: str | None = None
@@ -174,7 +177,8 @@ def _load_partial(levels: list[type[ResourceModel]], kwargs: dict[str, str]) -> 
     """On a miss: the ancestors that do exist (they may still grant), and the missing parent.
 
     The 404 names the direct parent even when a higher level is the one missing (a record
-    write in a missing bucket reports its collection), as the reference does.
+    write in a missing bucket reports its collection), as the reference does; but a level
+    whose id is invalid is named itself (`/buckets/be*/collections/c/records`: the bucket).
     """
     found: dict[str, ResourceModel] = {}
     above: ResourceModel | None = None
@@ -182,9 +186,9 @@ def _load_partial(levels: list[type[ResourceModel]], kwargs: dict[str, str]) -> 
     missing = (kwargs[f"{direct.resource_name}_id"], direct.resource_name)
     for level in levels:
         object_id = kwargs[f"{level.resource_name}_id"]
-        obj = None
-        if level.valid_id(object_id):
-            obj = level.objects.alive().in_parent(above).filter(object_id=object_id).first()
+        if not level.valid_id(object_id):
+            return Parents(None, (object_id, level.resource_name), found, invalid=True)
+        obj = level.objects.alive().in_parent(above).filter(object_id=object_id).first()
         if obj is None:
             return Parents(None, missing, found)
         found[level.resource_name] = obj

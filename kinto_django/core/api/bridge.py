@@ -27,14 +27,23 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 from kinto_django.conf import kinto_settings
 
 
 def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
-    """The PEP 3333 environ of an ASGI HTTP scope (strings are bytes decoded as latin-1)."""
+    """The PEP 3333 environ of an ASGI HTTP scope (strings are bytes decoded as latin-1).
+
+    The path is the request's own bytes (`raw_path`) when the server gives them: its `path`
+    has bytes that are not UTF-8 replaced. `RAW_URI` (as gunicorn sets it) keeps the request
+    line's target, for the API to refuse what is not UTF-8.
+    """
     root = scope.get("root_path", "").encode("utf-8").decode("latin-1")
-    path = scope["path"].encode("utf-8").decode("latin-1")
+    raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+    raw_path = raw_path.split(b"?", 1)[0]
+    path = unquote_to_bytes(raw_path).decode("latin-1")
+    query = scope.get("query_string", b"")
     if root and path.startswith(root):
         path = path[len(root) :]
     server_name, server_port = scope.get("server") or ("localhost", 80)
@@ -42,7 +51,8 @@ def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
         "REQUEST_METHOD": scope["method"],
         "SCRIPT_NAME": root,
         "PATH_INFO": path,
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "RAW_URI": (raw_path + b"?" + query if query else raw_path).decode("latin-1"),
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(server_port or 0),
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",

@@ -28,10 +28,17 @@ def api_root(request: HttpRequest) -> str:
     return state.api_root
 
 
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
 def absolute_url(request: HttpRequest, path: str) -> str:
-    """`scheme://host` + path, honouring the `http_scheme`/`http_host` settings (proxies)."""
+    """`scheme://host` + path, honouring the `http_scheme`/`http_host` settings (proxies);
+    the scheme's default port is left out (`Host: example.com:80` gives `http://example.com`)."""
     scheme = kinto_settings.http_scheme or request.scheme
     host = kinto_settings.http_host or request.get_host()
+    default_port = DEFAULT_PORTS.get(scheme)
+    if default_port and host.endswith(default_port):
+        host = host[: -len(default_port)]
     return f"{scheme}://{host}{path}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
@@ -14,6 +14,25 @@ FIELD_NAME = re.compile(r"[\w]+(\.[\w]+)*")
 
 
 MAX_TIMESTAMP_AHEAD_MS = 24 * 3600 * 1000
+
+
+def incorrect_encoding() -> errors.KintoError:
+    return errors.KintoError(
+        400,
+        errors.ERRNO.INVALID_PARAMETERS,
+        "A request with an incorrect encoding in the querystring was received. "
+        "Please make sure your requests are encoded in UTF-8.",
+    )
+
+
+def check_querystring_encoding(query_string: str) -> None:
+    """Refuse (400) a raw query string that is not UTF-8 once percent-decoded."""
+    try:
+        unquote_to_bytes(query_string.replace("+", " ").encode("latin-1")).decode("utf-8")
+    except UnicodeEncodeError:
+        return  # already real text (not from a WSGI server)
+    except UnicodeDecodeError:
+        raise incorrect_encoding() from None
 
 
 def querystring_params(query_string: str) -> list[tuple[str, str]]:
@@ -39,12 +58,7 @@ def querystring_params(query_string: str) -> list[tuple[str, str]]:
             max_num_fields=kinto_settings.max_query_params,
         )
     except UnicodeDecodeError:
-        raise errors.KintoError(
-            400,
-            errors.ERRNO.INVALID_PARAMETERS,
-            "A request with an incorrect encoding in the querystring was received. "
-            "Please make sure your requests are encoded in UTF-8.",
-        ) from None
+        raise incorrect_encoding() from None
     except ValueError:
         raise errors.invalid(
             "querystring",

@@ -788,9 +788,3 @@ def test_newline_in_path_still_gets_a_json_error(client, db, path, status, errno
     response = client.get(path)
     assert response.status_code == status
     assert response.json()["errno"] == errno
-
-
-def test_newline_in_path_without_version_is_redirected(client, db):
-    response = client.get("/buckets%0Ax")
-    assert response.status_code == 307
-    assert response["Location"].startswith("http://testserver/v1/buckets")

@@ -71,6 +71,12 @@ def version_redirect(request: HttpRequest, path: str = "") -> HttpResponse:
     """A path without version prefix answers 307 to the same path under `/v1` (spec/00)."""
     if not kinto_settings.version_prefix_redirect_enabled:
         return errors.error_response(errors.url_not_found())
+    if "\n" in path or "\r" in path:
+        # Never a redirect for a line break (a header-splitting attempt): a path without a
+        # version prefix names no API version here (`/v1<LF>` is under the API: 111).
+        if re.match(r"v\d+", path):
+            return errors.error_response(errors.url_not_found())
+        return unsupported_version(request, path)
     if request.method == "OPTIONS":
         # A pre-flight cannot follow a redirect; let it pass so the real request gets the 307.
         return HttpResponse(status=200, content_type="text/html; charset=UTF-8")

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
@@ -28,6 +29,25 @@ from kinto_django.core.context import request_state
 from kinto_django.core.observability import metrics
 from kinto_django.core.observability.logging import current_request_id
 from kinto_django.core.observability.requests import REQUEST_ID_HEADER, observe, request_id
+from kinto_django.core.query.params import check_querystring_encoding
+
+
+def check_url_encoding(request: HttpRequest) -> None:
+    """Refuse (400) a URL whose path or query string is not UTF-8 once percent-decoded,
+    before routing: such a path names nothing, and would be mangled in a redirect.
+
+    Django replaces a path's undecodable bytes by their percent-encoding, which a path may
+    hold literally too: the request line as sent (`RAW_URI`, set by gunicorn and by
+    `bridge.WSGIBridge`) tells them apart.
+    """
+    raw_path = request.META.get("RAW_URI", "").split("?", 1)[0]
+    try:
+        unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise errors.KintoError(
+            400, errors.ERRNO.INVALID_PARAMETERS, "Invalid URL path."
+        ) from None
+    check_querystring_encoding(request.META.get("QUERY_STRING", ""))
 
 
 def release_request(request: HttpRequest, response: HttpResponse) -> None:
@@ -83,6 +103,10 @@ class ProtocolMiddleware:
             # Not in ALLOWED_HOSTS: refused here, before any view builds a URL with it.
             response = errors.error_response(errors.invalid("header", "Host", "Host not allowed"))
             return self.decorate(request, response, None, eos, preflight)
+        try:
+            check_url_encoding(request)
+        except errors.KintoError as error:
+            return self.decorate(request, errors.error_response(error), None, eos, preflight)
         if eos is not None and eos[0] == "hard-eol":
             error = errors.KintoError(
                 410,

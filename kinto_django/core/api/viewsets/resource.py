@@ -120,8 +120,11 @@ class ResourceMixin(ProtocolView, GenericAPIView):
         return errors.parent_not_found(object_id, resource_name)
 
     def check_parent_before_authorization(self) -> None:
-        """Types that say so look their parent up first: even anonymous callers get 404."""
-        if self.model.parent_before_authorization and self.parents().missing:
+        """Writes of types that say so look their parent up first, and writes under a parent
+        whose id is invalid (it cannot exist) are refused first too: even anonymous callers
+        get 404."""
+        parents = self.parents()
+        if parents.missing and (self.model.parent_before_authorization or parents.invalid):
             raise self.parent_missing()
 
     def check_parent(self) -> None:

@@ -20,7 +20,8 @@ class UpsertMixin(ObjectMixin):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         self.check_parent_before_authorization()
         body = self.read_envelope()
-        data = body.get("data") or {}
+        given = body.get("data")
+        data = given or {}
         posted_id = data.get("id")
         if posted_id is not None and not self.model.valid_id(posted_id):
             raise errors.invalid_id()
@@ -42,7 +43,7 @@ class UpsertMixin(ObjectMixin):
             self.model,
             self.parents().parent,
             object_id,
-            clean,
+            clean if given is not None else None,
             acls,
             tombstone=existing,
             forced_timestamp=forced,
@@ -77,7 +78,7 @@ class UpsertMixin(ObjectMixin):
                 self.model,
                 self.parents().parent,
                 self.object_id,
-                clean,
+                clean if data is not None else None,
                 acls,
                 tombstone=self._row,
                 forced_timestamp=forced,
