@@ -277,3 +277,30 @@ def test_event_streams_under_the_prefix_and_plain_gets_to_the_api(site):
     # application), which says how to subscribe.
     plain = erin.get(f"{site.url}/changes", params=params, timeout=TIMEOUT)
     assert plain.status_code == 406 and plain.json()["errno"] == 107
+
+
+def test_a_batch_runs_as_the_sites_logged_in_user(site, site_users):
+    """kinto-http's batches (and kinto.js's sync, which pushes through `/batch`) as a
+    logged-in site user: every sub-request is the user's, and its URLs are absolute."""
+    alice = session_client(site, "alice")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    with alice.batch() as batch:
+        batch.create_bucket(id=bucket)
+        batch.create_collection(id="notes", bucket=bucket)
+        for number in range(3):
+            batch.create_record(data={"n": number}, bucket=bucket, collection="notes")
+    bodies = batch.results()
+    assert len(bodies) == 5 and all("data" in body for body in bodies), bodies
+    assert alice.get_bucket(id=bucket)["permissions"]["write"] == ["django:alice"]
+    records = alice.get_records(bucket=bucket, collection="notes")
+    assert sorted(record["n"] for record in records) == [0, 1, 2]
+    # A sub-request's Next-Page is an absolute URL under the site's prefix.
+    response = requests.post(
+        f"{site.url}/batch",
+        json={"requests": [{"path": f"/buckets/{bucket}/collections/notes/records?_limit=1"}]},
+        auth=SessionAuth(site_login(site, "alice").cookies),
+        timeout=TIMEOUT,
+    )
+    (page,) = response.json()["responses"]
+    assert page["status"] == 200
+    assert page["headers"]["Next-Page"].startswith(f"http://127.0.0.1:{site.port}{PREFIX}/")

@@ -111,3 +111,30 @@ def test_the_projects_user_models_hold_principals():
     from django.core.checks import run_checks
 
     assert [m for m in run_checks() if m.id == "kinto_permissions.E002"] == []
+
+
+def test_a_batch_runs_as_the_logged_in_user_under_a_wsgi_server(site_user, kinto_settings):
+    """As under runserver: the batch and each of its sub-requests are the site user's, with
+    the site's CSRF token (a batch is a POST)."""
+    from django.test import Client
+
+    kinto_settings(auth_policies="django")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(site_user)
+    token = get_token(RequestFactory().get("/"))
+    browser.cookies["csrftoken"] = token
+    batch = {
+        "requests": [
+            {"method": "PUT", "path": "/buckets/site"},
+            {"method": "PUT", "path": "/buckets/site/collections/notes"},
+            {"path": "/buckets/site"},
+        ]
+    }
+    response = browser.post(
+        "/v1/batch", batch, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 200, response.content
+    statuses = [sub["status"] for sub in response.json()["responses"]]
+    assert statuses == [201, 201, 200], response.json()
+    bucket = response.json()["responses"][2]["body"]
+    assert bucket["permissions"]["write"] == ["django:alice"]

@@ -40,9 +40,15 @@ def build_subrequest(
             "QUERY_STRING": parts.query.encode().decode("latin-1"),
             "CONTENT_LENGTH": str(len(payload)),
             "wsgi.input": io.BytesIO(payload),
+            # Not in the environ of a request served by Django's ASGI handler.
+            "wsgi.url_scheme": outer.scheme,
         }
     )
     request = WSGIRequest(environ)
+    # What the site's middleware attached to the outer request (its logged-in user).
+    for attribute in ("session", "user"):
+        if hasattr(outer, attribute):
+            setattr(request, attribute, getattr(outer, attribute))
     api_root(outer)  # looked up once for the whole batch
     request.kinto = request_state(outer).for_subrequest(in_batch=True)
     return request
