@@ -52,3 +52,26 @@ def check_event_listeners(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return problems
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list:
+    """Live changes go through the channel layer: without one, every live connection
+    fails."""
+    from django.conf import settings
+
+    try:
+        enabled = notification_settings.live_enabled
+    except (TypeError, ValueError):
+        return []
+    if enabled and "default" not in (getattr(settings, "CHANNEL_LAYERS", None) or {}):
+        return [
+            Error(
+                "Live changes are on (live_enabled) but CHANNEL_LAYERS has no 'default' "
+                "layer: every WebSocket and event stream at /changes would fail.",
+                hint="Set CHANNEL_LAYERS (channels.layers.InMemoryChannelLayer for one "
+                "server process, channels_redis for several), or live_enabled = false.",
+                id="kinto_notifications.E003",
+            )
+        ]
+    return []

@@ -16,6 +16,7 @@ from django.core.management.base import SystemCheckError
 
 from kinto_django.conf import kinto_settings as engine_settings
 from kinto_django.core import checks
+from kinto_django.core.api.middleware import ProtocolMiddleware
 from kinto_project import config
 from kinto_project.settings import database_from_url
 
@@ -337,3 +338,60 @@ def test_http_settings_are_checked(kinto_settings, values, error):
 def test_valid_http_settings_pass(kinto_settings, values):
     kinto_settings(userid_hmac_secret="a-real-secret", **values)
     assert check_ids() == []
+
+
+def test_an_empty_user_id_secret_is_a_warning(kinto_settings):
+    kinto_settings(userid_hmac_secret="")
+    assert check_ids() == ["kinto_core.W002"]
+
+
+def wiring_ids() -> list[str]:
+    return [message.id for message in checks.check_site_wiring()]
+
+
+def test_a_site_without_the_protocol_middleware_is_told(settings):
+    assert wiring_ids() == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != checks.PROTOCOL_MIDDLEWARE]
+    assert wiring_ids() == ["kinto_core.E006"]
+    with pytest.raises(SystemCheckError):
+        call_command("check")
+
+
+def test_a_subclass_of_the_protocol_middleware_counts(settings):
+    settings.MIDDLEWARE = [
+        "tests.core.test_settings.SiteProtocolMiddleware" if m == checks.PROTOCOL_MIDDLEWARE else m
+        for m in settings.MIDDLEWARE
+    ]
+    assert wiring_ids() == []
+
+
+class SiteProtocolMiddleware(ProtocolMiddleware):
+    """A site's own extension of the middleware."""
+
+
+def test_a_site_without_a_kinto_setting_is_warned(settings):
+    del settings.KINTO
+    assert wiring_ids() == ["kinto_core.W003"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"auth_policies": "basicauth", "metrics_enabled": "false"}, ["kinto_core.W004"]),
+        ({"auth_policies": "account", "metrics_enabled": "true"}, ["kinto_core.W005"]),
+        ({"auth_policies": "account django", "metrics_enabled": "false"}, []),
+    ],
+)
+def test_deploy_checks(kinto_settings, values, expected):
+    kinto_settings(**values)
+    assert [message.id for message in checks.check_deployment()] == expected
+
+
+def test_live_changes_need_a_channel_layer(settings, kinto_settings):
+    from kinto_django.notifications.checks import check_channel_layer
+
+    assert check_channel_layer() == []
+    settings.CHANNEL_LAYERS = {}
+    assert [message.id for message in check_channel_layer()] == ["kinto_notifications.E003"]
+    kinto_settings(live_enabled="false")
+    assert check_channel_layer() == []
