@@ -44,7 +44,7 @@ WIRING = ("apps", "urls", "management", "migrations", "checks")
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    if parts[1] in ("conf", "errors", "jsonutil"):
+    if len(parts) == 1 or parts[1] in ("conf", "errors", "jsonutil", "version"):
         return "foundation"
     if parts[1] != "core":
         return parts[1]

@@ -67,7 +67,7 @@ class AccountViewSet(ResourceViewSet):
     def check_not_reserved(self, account_id: Any) -> None:
         """Only admins create the accounts that the `account_*_principals` settings name:
         otherwise the first stranger to sign up as `admin` would administer every account
-        (operators create them with `manage.py create_account`)."""
+        (operators create them with `manage.py kinto_create_account`)."""
         if account_id in reserved_account_ids() and not self.is_admin():
             if not Account.objects.alive().filter(object_id=account_id).exists():
                 raise errors.forbidden()

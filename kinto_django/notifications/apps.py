@@ -31,7 +31,7 @@ class NotificationsConfig(AppConfig):
     @staticmethod
     def connect_durable_listeners() -> None:
         """Redis queues and webhooks: outbox entries written with every change, delivered by
-        `manage.py dispatch_events` or a thread of the server (`event_dispatcher_in_server`)."""
+        `manage.py kinto_dispatch_events` or a thread of the server (`event_dispatcher_in_server`)."""
         from django.core.signals import request_started
 
         from kinto_django.core.signals import resource_written

@@ -194,7 +194,7 @@ def test_deleting_the_account_revokes_its_credentials(accounts):
 
 
 def test_admins_manage_every_account(accounts):
-    call_command("create_account", "admin", "--password", "adm")
+    call_command("kinto_create_account", "admin", "--password", "adm")
     sign_up(accounts, "ana")
     admin = accounts.as_user(("admin", "adm"))
     assert sorted(a["id"] for a in admin.get("/accounts").data) == ["admin", "ana"]
@@ -219,15 +219,15 @@ def test_accounts_share_data_like_any_user(accounts, api):
 
 
 def test_management_commands(accounts):
-    call_command("create_account", "ops", password="first")
+    call_command("kinto_create_account", "ops", password="first")
     assert accounts.get("/", user=("ops", "first")).json["user"]["id"] == "account:ops"
-    call_command("set_password", "ops", password="second")
+    call_command("kinto_set_password", "ops", password="second")
     assert accounts.get("/", user=("ops", "first")).json["user"]["id"].startswith("basicauth:")
     assert accounts.get("/", user=("ops", "second")).json["user"]["id"] == "account:ops"
     with pytest.raises(Exception, match="already exists"):
-        call_command("create_account", "ops", password="x")
+        call_command("kinto_create_account", "ops", password="x")
     with pytest.raises(Exception, match="No account"):
-        call_command("set_password", "nobody", password="x")
+        call_command("kinto_set_password", "nobody", password="x")
 
 
 def test_sign_up_response_shows_the_account_acl(accounts):
@@ -264,7 +264,7 @@ def test_nobody_signs_up_as_a_named_admin(accounts):
     assert accounts.put("/accounts/admin", {"data": {"password": "x"}}).status == 403
     assert accounts.post("/accounts", {"data": {"id": "admin", "password": "x"}}).status == 403
     assert accounts.put("/accounts/other", {"data": {"password": "x"}}).status == 201
-    call_command("create_account", "admin", "--password", "admin-pw")
+    call_command("kinto_create_account", "admin", "--password", "admin-pw")
     admin = accounts.as_user(("admin", "admin-pw"))
     assert admin.get("/accounts/other").status == 200
     # Its owner may still replace the account (it exists).

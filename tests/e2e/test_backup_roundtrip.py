@@ -123,7 +123,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def test_backup_flush_restore_gives_identical_responses(server, tmp_path):
     http = Http(server)
     http.flush()
-    build_dataset(http.send, lambda: server.manage("create_account", *ADMIN_COMMAND))
+    build_dataset(http.send, lambda: server.manage("kinto_create_account", *ADMIN_COMMAND))
     before = http.probe()
     path = tmp_path / "backup.jsonl.gz"
     manage(server, "kinto_backup", "--tombstones", "--accounts", "--gzip", "--output", str(path))
@@ -166,7 +166,7 @@ def test_a_sqlite_backup_restored_into_postgresql_answers_the_same(tmp_path_fact
         postgres.start()
         assert (sqlite.backend, postgres.backend) == ("sqlite", "postgresql")
         source, target = Http(sqlite), Http(postgres)
-        build_dataset(source.send, lambda: sqlite.manage("create_account", *ADMIN_COMMAND))
+        build_dataset(source.send, lambda: sqlite.manage("kinto_create_account", *ADMIN_COMMAND))
         path = tmp_path / "sqlite.jsonl"
         manage(sqlite, "kinto_backup", "--tombstones", "--accounts", "--output", str(path))
         manage(postgres, "kinto_restore", str(path))

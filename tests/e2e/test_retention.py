@@ -1,4 +1,4 @@
-"""Retention on a live server: `manage.py purge_deleted` and `manage.py purge_history` each
+"""Retention on a live server: `manage.py kinto_purge_deleted` and `manage.py kinto_purge_history` each
 remove 100,000 old rows in batches while clients keep reading and writing, and never touch a
 live object or a recent history entry."""
 
@@ -109,7 +109,7 @@ def test_purge_deleted_on_a_live_server(retention_server):
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        purge = manage(retention_server, "purge_deleted", "--older-than", "1d")
+        purge = manage(retention_server, "kinto_purge_deleted", "--older-than", "1d")
         output, _ = purge.communicate(timeout=600)
     finally:
         done.set()
@@ -151,7 +151,9 @@ def test_purge_history_on_a_live_server(retention_server):
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        purge = manage(retention_server, "purge_history", "--older-than", "1d", "--bucket", "h")
+        purge = manage(
+            retention_server, "kinto_purge_history", "--older-than", "1d", "--bucket", "h"
+        )
         output, _ = purge.communicate(timeout=600)
     finally:
         done.set()

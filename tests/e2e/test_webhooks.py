@@ -1,4 +1,4 @@
-"""Webhooks end to end: a real server, a real `manage.py dispatch_events` process and a
+"""Webhooks end to end: a real server, a real `manage.py kinto_dispatch_events` process and a
 webhook receiver on 127.0.0.1 that is down for a while. Every event arrives, signed, in
 order per collection, once, through the outage, a clean restart and a crash of the
 dispatcher; a dispatcher thread in each of two server workers delivers each event once."""
@@ -51,7 +51,7 @@ def hook_settings(receiver: WebhookReceiver, **extra: str) -> dict[str, str]:
 def start_dispatcher(server: ServerProcess, log: Path, *options: str) -> subprocess.Popen:
     with open(log, "ab") as output:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "dispatch_events", *options],
+            [sys.executable, "manage.py", "kinto_dispatch_events", *options],
             cwd=ROOT,
             env=server.environ(),
             stdout=output,

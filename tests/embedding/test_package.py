@@ -66,7 +66,19 @@ def test_the_wheel_holds_the_apps_and_no_tests(wheel):
     assert f"Version: {version}" in text
     # The runtime dependencies are requirements.txt's.
     assert "Requires-Dist: django-guardian" in text
+    # Licensed as the reference server (Apache-2.0), the license file shipped; typed.
+    assert "License-Expression: Apache-2.0" in text
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    assert f"{PACKAGE}/py.typed" in names
     assert "Requires-Dist: pytest" not in text
+    # The standalone server's stack is an extra: a site that embeds the apps does not get it.
+    assert "Provides-Extra: server" in text
+    assert 'Requires-Dist: gunicorn>=23; extra == "server"' in text
+    assert not [
+        line
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist: gunicorn") and "extra" not in line
+    ]
 
 
 def test_a_site_runs_from_the_installed_wheel_alone(wheel, tmp_path):
@@ -93,11 +105,12 @@ def test_a_site_runs_from_the_installed_wheel_alone(wheel, tmp_path):
         "print(kinto_django.__file__); "
         "print(core.__file__, accounts.__file__, get_user_model()._meta.label); "
         "response = Client().get('/api/storage/v1/__version__'); "
-        "print(response.status_code, response.json()['name'], response.json()['version'])"
+        "print(response.status_code, response.json()['name'], response.json()['version'], "
+        "kinto_django.__version__)"
     )
     output = run(sys.executable, "-c", script, cwd=tmp_path, env=env).split("\n")
     assert output[0].startswith(str(target))
     # `import core` and `import accounts` are the site's own, and so is the user model.
     assert output[1] == f"{site}/core/__init__.py {site}/accounts/__init__.py accounts.User"
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert output[2] == f"200 kinto-django {version}"
+    assert output[2] == f"200 kinto-django {version} {version}"

@@ -1,4 +1,4 @@
-"""`manage.py purge_history --older-than <age> [--bucket <id>]`: old entries deleted in
+"""`manage.py kinto_purge_history --older-than <age> [--bucket <id>]`: old entries deleted in
 short batches, newer ones and everything else untouched."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def age_entries(bucket_id: str, days: int) -> None:
 
 def purge(*args: str) -> str:
     out = io.StringIO()
-    call_command("purge_history", *args, stdout=out)
+    call_command("kinto_purge_history", *args, stdout=out)
     return out.getvalue()
 
 

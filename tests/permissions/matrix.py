@@ -332,7 +332,7 @@ def build_world(
         # Admins are named by `account_write_principals`: the operator creates them.
         from django.core.management import call_command
 
-        call_command("create_account", "admin", "--password", "admin-password")
+        call_command("kinto_create_account", "admin", "--password", "admin-password")
     # Every role holds its grants whichever callers are checked: the others' ACLs are there too.
     uid = {
         name: user_id_of(api, auth, cache_key)

@@ -590,7 +590,7 @@ def test_accounts_matrix(api, accounts_enabled):
         body = {"data": {"password": password, "mark": mark}}
         if name == "admin":
             # Admins are named by `account_write_principals`: the operator creates them.
-            call_command("create_account", user, "--password", password)
+            call_command("kinto_create_account", user, "--password", password)
             created = api.request("PATCH", f"/accounts/{user}", body, user=(user, password))
             assert created.status == 200, created
         else:

@@ -138,3 +138,12 @@ def test_a_batch_runs_as_the_logged_in_user_under_a_wsgi_server(site_user, kinto
     assert statuses == [201, 201, 200], response.json()
     bucket = response.json()["responses"][2]["body"]
     assert bucket["permissions"]["write"] == ["django:alice"]
+
+
+def test_basic_auth_with_the_sites_own_passwords_through_drf(api, site_user, kinto_settings):
+    """DRF's BasicAuthentication (Django's `authenticate()`, the site's passwords) as a
+    policy: the caller is the site user, unlike `basicauth`, which accepts any pair."""
+    kinto_settings(auth_policies="rest_framework.authentication.BasicAuthentication")
+    assert api.get("/", user=("alice", "pw")).json["user"]["id"] == "django:alice"
+    # A wrong password is no user at all (anonymous), as with every policy.
+    assert "user" not in api.get("/", user=("alice", "wrong")).json

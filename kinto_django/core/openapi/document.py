@@ -29,6 +29,7 @@ from kinto_django.core.openapi.operations import (
     resource_operations,
     utility_operations,
 )
+from kinto_django.version import project_version
 
 
 def template(pattern: Any) -> str:
@@ -112,7 +113,7 @@ def document(request: Any) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {
             "title": kinto_settings.project_name,
-            "version": kinto_settings.project_version,
+            "version": project_version(),
             "description": f"Kinto HTTP API {kinto_settings.http_api_version}",
         },
         "servers": [{"url": application_url(request, "")}],

@@ -1,1 +1,1 @@
-"""Removal of old tombstones and history entries (`manage.py purge_deleted`, `purge_history`)."""
+"""Removal of old tombstones and history entries (`manage.py kinto_purge_deleted`, `kinto_purge_history`)."""

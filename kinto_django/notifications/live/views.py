@@ -19,11 +19,13 @@ class ChangesView(ProtocolView):
 
     def get(self, request: Any) -> HttpResponse:
         if "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
-            # The live routes answer event streams; this server runs without them (WSGI).
+            # The live routes answer event streams; this server runs without them (WSGI, or
+            # an ASGI application that does not route them).
             raise errors.KintoError(
                 501,
                 errors.ERRNO.UNDEFINED,
-                "Live changes are served by the ASGI application (bin/serve).",
+                "Live changes need the API's live routes in an ASGI application; this "
+                "server answers plain HTTP only.",
             )
         raise errors.invalid(
             "header",

@@ -1,6 +1,6 @@
 """Delivering the outbox: at least once, in order per scope, patiently, by one process.
 
-The dispatcher runs as `manage.py dispatch_events` or as a thread of a server process
+The dispatcher runs as `manage.py kinto_dispatch_events` or as a thread of a server process
 (`event_dispatcher_in_server`). Whichever runs, only the holder of the lease (one row of
 `kinto_notifications_lease`, renewed while it works, taken over by another dispatcher once it
 expires) delivers, so events are never sent twice at once nor out of order.

@@ -77,7 +77,7 @@ class OutboxEntry(models.Model):
 
 class DispatcherLease(models.Model):
     """Who delivers: one row, held by one dispatcher until `expires_at` and renewed while it
-    works, so that several dispatchers (server processes, `dispatch_events` commands) never
+    works, so that several dispatchers (server processes, `kinto_dispatch_events` commands) never
     deliver at once and a crashed one is replaced once its lease runs out."""
 
     name = models.CharField(max_length=50, primary_key=True)

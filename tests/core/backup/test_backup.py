@@ -37,7 +37,7 @@ Request = Callable[..., Any]
 def create_admin() -> None:
     """The admin account, created by the operator (sign-up refuses the ids that the
     `account_*_principals` settings name)."""
-    call_command("create_account", ADMIN[0], "--password", ADMIN[1])
+    call_command("kinto_create_account", ADMIN[0], "--password", ADMIN[1])
 
 
 def build_dataset(request: Request, create_admin: Callable[[], None] = create_admin) -> None:
@@ -460,7 +460,7 @@ def test_a_timestamp_taken_by_another_object_is_reported(server, tmp_path):
     r0 = server.get(f"{ORDERS}/records/r0").data
     assert server.delete(f"{ORDERS}/records/r0").status == 200
     # Purge the tombstone so that r0 is new, then give its timestamp to another record.
-    call_command("purge_deleted", "--older-than", "0s", stdout=io.StringIO())
+    call_command("kinto_purge_deleted", "--older-than", "0s", stdout=io.StringIO())
     forced = {"data": {"last_modified": r0["last_modified"]}}
     assert server.put(f"{ORDERS}/records/intruder", forced).status == 201
     with pytest.raises(CommandError) as error:

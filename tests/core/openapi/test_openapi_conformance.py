@@ -117,7 +117,7 @@ def seeded(api, features) -> dict[str, Any]:
     history entries); what the generated requests name most of the time."""
     admin = api.as_user(ADMIN)
     # Admins are named by `account_write_principals`: the operator creates them.
-    call_command("create_account", ADMIN[0], "--password", ADMIN[1])
+    call_command("kinto_create_account", ADMIN[0], "--password", ADMIN[1])
     assert admin.put("/buckets/b1").status == 201
     assert admin.put("/buckets/b1/collections/c1").status == 201
     assert admin.put("/buckets/b1/groups/g1", {"data": {"members": ["account:admin"]}}).status

@@ -1,4 +1,4 @@
-"""`manage.py purge_deleted`: old tombstones go, in batches; live objects and recent
+"""`manage.py kinto_purge_deleted`: old tombstones go, in batches; live objects and recent
 tombstones stay."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def purge(monkeypatch, *args: str, days_later: int = 3) -> str:
     now = timestamps.now_ms() + days_later * DAY_MS
     monkeypatch.setattr(timestamps, "now_ms", lambda: now)
     out = io.StringIO()
-    call_command("purge_deleted", *args, stdout=out)
+    call_command("kinto_purge_deleted", *args, stdout=out)
     monkeypatch.undo()
     return out.getvalue()
 
@@ -101,7 +101,7 @@ def test_only_the_named_resources(api, monkeypatch):
 )
 def test_bad_arguments(db, args, message):
     with pytest.raises(CommandError, match=message):
-        call_command("purge_deleted", *args, stdout=io.StringIO())
+        call_command("kinto_purge_deleted", *args, stdout=io.StringIO())
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_invalid_ages(text):
 
 
 def test_types_without_tombstones_are_not_offered(db, monkeypatch):
-    """History entries are removed outright (purge_history trims them), never tombstoned."""
+    """History entries are removed outright (kinto_purge_history trims them), never tombstoned."""
     output = purge(monkeypatch, "--older-than", "1d")
     assert {line.split(":")[0] for line in output.splitlines()[:-1]} == {
         "account",
@@ -137,5 +137,10 @@ def test_types_without_tombstones_are_not_offered(db, monkeypatch):
     }
     with pytest.raises(CommandError, match="Unknown resource history"):
         call_command(
-            "purge_deleted", "--older-than", "1d", "--resource", "history", stdout=io.StringIO()
+            "kinto_purge_deleted",
+            "--older-than",
+            "1d",
+            "--resource",
+            "history",
+            stdout=io.StringIO(),
         )

@@ -253,16 +253,16 @@ def test_entries_of_unconfigured_listeners_wait(api, webhook, kinto_settings, di
 def test_command_once_status_and_discard(api, webhook, receiver, capsys):
     factories.collection(api)
     write(api, "r1", "r2")
-    call_command("dispatch_events", "--status")
+    call_command("kinto_dispatch_events", "--status")
     assert capsys.readouterr().out == "hook: 2 undelivered events\nLease: never taken\n"
-    call_command("dispatch_events", "--once")
+    call_command("kinto_dispatch_events", "--once")
     assert capsys.readouterr().out == "2 events delivered, 0 waiting\n"
     assert created(receiver.deliveries) == [["r1"], ["r2"]]
     receiver.answer = lambda message: 500
     write(api, "r3")
-    call_command("dispatch_events", "--once")
+    call_command("kinto_dispatch_events", "--once")
     assert capsys.readouterr().out == "0 events delivered, 1 waiting\n"
-    call_command("dispatch_events", "--discard", "hook")
+    call_command("kinto_dispatch_events", "--discard", "hook")
     assert capsys.readouterr().out == "1 undelivered entries of 'hook' deleted\n"
     assert backlog() == {}
 
@@ -271,13 +271,13 @@ def test_command_once_refuses_while_another_dispatcher_delivers(api, webhook):
     holder = Dispatcher()
     assert holder.lease.hold()
     with pytest.raises(CommandError, match="Another dispatcher is delivering"):
-        call_command("dispatch_events", "--once")
+        call_command("kinto_dispatch_events", "--once")
 
 
 def test_command_refuses_invalid_listeners(db, kinto_settings):
     kinto_settings(event_listeners="hook", event_listeners_hook_use="carrier-pigeon")
     with pytest.raises(CommandError, match="`use` is 'carrier-pigeon'"):
-        call_command("dispatch_events", "--once")
+        call_command("kinto_dispatch_events", "--once")
 
 
 @pytest.fixture

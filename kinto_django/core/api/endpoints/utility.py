@@ -17,8 +17,8 @@ from kinto_django.core import capabilities
 from kinto_django.core.api.base import ProtocolView
 from kinto_django.core.api.locations import application_url
 from kinto_django.core.api.responses import http_date, json_response
-from kinto_django.core.api.version import package_info, project_version
 from kinto_django.core.timestamps import now_ms
+from kinto_django.version import package_info, project_version
 
 
 class UtilityView(ProtocolView):
@@ -101,7 +101,7 @@ class VersionView(UtilityView):
             {
                 "name": package["name"],
                 "version": project_version(),
-                "source": package["source"] or kinto_settings.project_docs,
+                "source": package["source"],
                 "commit": os.environ.get("KINTO_COMMIT", "unknown"),
             }
         )

@@ -1,4 +1,4 @@
-"""`manage.py set_password <id>`: change an account's password (old one stops working)."""
+"""`manage.py kinto_set_password <id>`: change an account's password (old one stops working)."""
 
 from __future__ import annotations
 

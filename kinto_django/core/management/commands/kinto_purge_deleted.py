@@ -1,4 +1,4 @@
-"""`manage.py purge_deleted --older-than 30d`: remove old tombstones, safe on a live server.
+"""`manage.py kinto_purge_deleted --older-than 30d`: remove old tombstones, safe on a live server.
 
 Tombstones tell syncing clients about deletions (`_since`); a client that last synced before
 the purge horizon will not learn about the deletions purged since, so pick an age longer

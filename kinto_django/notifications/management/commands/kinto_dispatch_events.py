@@ -1,4 +1,4 @@
-"""`manage.py dispatch_events`: deliver the outbox to the Redis queues and webhooks.
+"""`manage.py kinto_dispatch_events`: deliver the outbox to the Redis queues and webhooks.
 
 Runs until SIGTERM or SIGINT (finishing the delivery under way and handing its lease over);
 `--once` delivers what is due and exits; `--status` shows the backlog; `--discard <name>`

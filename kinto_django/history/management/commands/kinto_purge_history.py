@@ -1,4 +1,4 @@
-"""`manage.py purge_history --older-than 30d [--bucket shop]`: delete old history entries.
+"""`manage.py kinto_purge_history --older-than 30d [--bucket shop]`: delete old history entries.
 
 Safe on a live server: entries go in short batches, each its own transaction (see
 `kinto_django.core.retention.purge`); writers only ever add newer entries, so nothing they do conflicts with

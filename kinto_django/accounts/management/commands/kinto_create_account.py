@@ -1,4 +1,4 @@
-"""`manage.py create_account <id>`: create an account (password prompted or from --password)."""
+"""`manage.py kinto_create_account <id>`: create an account (password prompted or from --password)."""
 
 from __future__ import annotations
 
