@@ -103,6 +103,29 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 
 
+# Settings named by a pattern (`<type>_<perm>_principals`, `<route>_<method>_enabled`,
+# `<bucket>_<collection>_record_cache_expires_seconds`, a listener's options).
+SETTING_FAMILIES = ("_principals", "_enabled", "_cache_expires_seconds")
+SETTING_PREFIXES = ("event_listeners_",)
+# Settings the apps read besides `DEFAULTS` (each app declares its own: `declare_settings`).
+DECLARED_SETTINGS: set[str] = {"includes", "experimental_permissions_endpoint"}
+
+
+def declare_settings(*names: str) -> None:
+    """Make names known to the unknown-settings check (an app's own settings)."""
+    DECLARED_SETTINGS.update(names)
+
+
+def known_setting(name: str) -> bool:
+    """Whether some part of the package reads a `KINTO` key of this name."""
+    return (
+        name in DEFAULTS
+        or name in DECLARED_SETTINGS
+        or name.endswith(SETTING_FAMILIES)
+        or name.startswith(SETTING_PREFIXES)
+    )
+
+
 class KintoSettings:
     """Attribute access to `settings.KINTO`, typed and defaulted, recomputed after changes."""
 

@@ -23,6 +23,14 @@ PROJECT_VARIABLES = {
     "cache_url",
     "log_level",
     "conn_max_age",
+    # Read by the project's settings, bin/serve or the server itself, not by the apps.
+    "storage_url",
+    "database_url",
+    "redis_prefix",
+    "workers",
+    "threads",
+    "bind",
+    "commit",
 }
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
-from kinto_django.conf import DEFAULTS, kinto_settings
+from kinto_django.conf import DEFAULTS, kinto_settings, known_setting
 
 PROTOCOL_MIDDLEWARE = "kinto_django.core.api.middleware.ProtocolMiddleware"
 
@@ -40,6 +40,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 hint="Set KINTO['userid_hmac_secret'] to a long random value, the same on "
                 "every server and never changed (it keys the user ids).",
                 id="kinto_core.W002",
+            )
+        )
+    unknown = sorted(name for name in kinto_settings.raw if not known_setting(name))
+    if unknown:
+        problems.append(
+            Warning(
+                f"Unknown KINTO settings, ignored: {', '.join(unknown)}.",
+                hint="Check their spelling against the README's configuration table.",
+                id="kinto_core.W006",
             )
         )
     if "dev-insecure" in str(kinto_settings.raw.get("userid_hmac_secret", "")):

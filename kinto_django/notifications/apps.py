@@ -11,7 +11,11 @@ class NotificationsConfig(AppConfig):
     kinto_urls = "kinto_django.notifications.urls"
 
     def ready(self) -> None:
+        from kinto_django.conf import declare_settings
         from kinto_django.core.signals import resource_changed
+        from kinto_django.notifications.conf import DEFAULTS
+
+        declare_settings(*DEFAULTS, "redis_url")
         from kinto_django.notifications import listeners
         from kinto_django.notifications.live.broadcast import broadcast
 

@@ -395,3 +395,27 @@ def test_live_changes_need_a_channel_layer(settings, kinto_settings):
     assert [message.id for message in check_channel_layer()] == ["kinto_notifications.E003"]
     kinto_settings(live_enabled="false")
     assert check_channel_layer() == []
+
+
+def test_unknown_settings_are_named(kinto_settings):
+    kinto_settings(userid_hmac_secret="a-real-secret", paginate_byy="10", foo="1")
+    (warning,) = checks.check_settings()
+    assert warning.id == "kinto_core.W006"
+    assert warning.msg == "Unknown KINTO settings, ignored: foo, paginate_byy."
+
+
+def test_every_setting_the_apps_read_is_known(kinto_settings):
+    """Patterns and the apps' own declared settings count: none of these is reported."""
+    kinto_settings(
+        userid_hmac_secret="a-real-secret",
+        bucket_create_principals="system.Authenticated",
+        record_post_enabled="false",
+        shop_orders_record_cache_expires_seconds="30",
+        event_listeners_hook_url="https://example.com",
+        live_send_queue_bytes="1000",
+        account_cache_ttl_seconds="5",
+        default_bucket_hmac_secret="x",
+        redis_url="redis://127.0.0.1:6379/0",
+        includes="kinto.plugins.history",
+    )
+    assert check_ids() == []
