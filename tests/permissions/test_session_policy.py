@@ -11,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from kinto_django.permissions.authentication import SiteSessionAuthentication, authenticate
+from tests import factories
 
 
 @pytest.fixture
@@ -147,3 +148,18 @@ def test_basic_auth_with_the_sites_own_passwords_through_drf(api, site_user, kin
     assert api.get("/", user=("alice", "pw")).json["user"]["id"] == "django:alice"
     # A wrong password is no user at all (anonymous), as with every policy.
     assert "user" not in api.get("/", user=("alice", "wrong")).json
+
+
+def test_a_grant_that_cannot_be_stored_fails_the_write(api, monkeypatch):
+    """A site's user model may skip a principal's row without an error (another unique field:
+    `email=''` taken already). The write that grants it fails and changes nothing, instead of
+    answering 200 with a grant that is not there."""
+    factories.collection(api)
+    before = api.get("/buckets/shop/collections/orders").json["permissions"]
+    User = get_user_model()
+    monkeypatch.setattr(User.objects, "bulk_create", lambda *args, **kwargs: [])
+    response = api.patch(
+        "/buckets/shop/collections/orders", {"permissions": {"read": ["account:nobody-yet"]}}
+    )
+    assert response.status == 500
+    assert api.get("/buckets/shop/collections/orders").json["permissions"] == before

@@ -74,7 +74,24 @@ def ensure_principals(principals: Iterable[str]) -> tuple[dict[str, int], dict[s
             [Group(name=name) for name in missing_groups], ignore_conflicts=True
         )
         groups.update(_existing_rows(Group, "name", missing_groups))
+    # A conflict other than a concurrent insert of the same name (another unique field of
+    # the user model) skips the row without an error: the grant would be lost silently.
+    unstored = [name for name in user_names if name not in users]
+    unstored += [name for name in group_names if name not in groups]
+    if unstored:
+        raise PrincipalNotStored(unstored)
     return users, groups
+
+
+class PrincipalNotStored(RuntimeError):
+    """A principal could not be stored (see system check `kinto_permissions.E002`): the
+    write that grants it fails (500, rolled back) rather than dropping the grant."""
+
+    def __init__(self, principals: list[str]) -> None:
+        super().__init__(
+            f"Could not store the principals {principals} as rows of "
+            f"{get_user_model()._meta.label} or Group (kinto_permissions.E002)"
+        )
 
 
 def _existing_rows(model: type[models.Model], field: str, names: list[str]) -> dict[str, int]:
