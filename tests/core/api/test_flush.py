@@ -174,3 +174,15 @@ def test_production_refuses_the_flush_plugin_in_includes(tmp_path):
     assert result.returncode != 0
     assert "Refusing to start in production mode" in result.stderr
     assert "erase all data" in result.stderr
+
+
+def test_a_host_sites_own_users_stay_even_without_a_password(flushable):
+    """Users of a site that signs them in elsewhere (single sign-on) may have an empty
+    password, as the rows standing for the API's user ids have: only the latter go."""
+    User = get_user_model()
+    User.objects.create(username="sso-user", password="")
+    factories.collection(flushable, permissions={"read": ["account:ana"]})
+    assert User.objects.filter(username="account:ana").exists()
+    assert flush(flushable).status == 202
+    assert User.objects.filter(username="sso-user").exists()
+    assert not User.objects.filter(username="account:ana").exists()
