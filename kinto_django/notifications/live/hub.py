@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 
 from kinto_django import errors, jsonutil
 from kinto_django.core.query.fields import project_fields
+from kinto_django.core.timestamps import now_ms
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live import groups
 from kinto_django.notifications.live.access import Readers, committed_between, readers_of
@@ -120,8 +121,9 @@ class ListOrder:
 
     Timestamps of a list are committed in order, but the events of two writes committed
     a moment apart (by two threads or processes) may reach the channel layer in the other
-    order. An event whose first timestamp is above the last one delivered is checked
-    against the database: changes committed in between whose events have not arrived yet
+    order. An event whose first timestamp is above the last one delivered (for the list's
+    first event, above the time this process joined the group) is checked against the
+    database: changes committed in between whose events have not arrived yet
     hold it back until they do (or for `live_order_wait_seconds`, should one never come).
     So a client that resumes with the last timestamp it received cannot skip a change.
     """
@@ -148,6 +150,9 @@ class Hub:
         self.decided: OrderedDict[str, DecidedEvent] = OrderedDict()
         self.decided_bytes = 0
         self.orders: dict[tuple[str, tuple[str, int]], ListOrder] = {}
+        # When this process joined each group (ms): a list's first event heard since then is
+        # checked for changes committed after it that have not arrived yet.
+        self.joined_at: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -225,10 +230,11 @@ class Hub:
             return
         order = self.orders.setdefault((group, key), ListOrder())
         first = min(event.timestamps)
-        if order.delivered is not None and first > order.delivered + 1:
-            missing = await run_db(
-                "hub", committed_between, key[0], key[1], order.delivered, first
-            )
+        # Since the last change delivered, or for the list's first one since the group was
+        # joined: changes committed in between must come first.
+        since = order.delivered if order.delivered is not None else self.joined_at.get(group)
+        if since is not None and first > since + 1:
+            missing = await run_db("hub", committed_between, key[0], key[1], since, first)
             missing -= order.waiting_for()
             if missing or order.parked:
                 deadline = self.loop.time() + notification_settings.live_order_wait_seconds
@@ -336,6 +342,7 @@ class Hub:
         group = subscription.target.group
         async with self.lock:
             if group not in self.joined:
+                self.joined_at[group] = now_ms()
                 await self.layer.group_add(group, self.channel)
                 self.joined.add(group)
             self.local.setdefault(group, set()).add(subscription)
@@ -352,6 +359,7 @@ class Hub:
             if not members:
                 del self.local[group]
                 self.joined.discard(group)
+                self.joined_at.pop(group, None)
                 for key in [key for key in self.orders if key[0] == group]:
                     del self.orders[key]
                 await self.layer.group_discard(group, self.channel)

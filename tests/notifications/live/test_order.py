@@ -72,3 +72,25 @@ def test_an_event_that_never_comes_is_waited_for_a_bounded_time(
         await client.close()
 
     live.run(scenario)
+
+
+def test_a_lists_first_change_waits_for_an_earlier_one_still_on_its_way(live, api, monkeypatch):
+    """The first change of a list heard since the subscription is checked too: two writes
+    committed a moment apart, published the other way round, arrive in timestamp order."""
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        await client.subscribe(RECORDS)
+        held = HeldBack(monkeypatch)
+        for n in (1, 2):
+            await live.call(factories.record, api, {"n": n}, record_id=f"r{n}")
+        held.release(1)  # r2 first: r1 is committed, not heard yet
+        assert await client.nothing(0.3)
+        held.release(0)
+        r1, r2 = await client.changes(2)
+        assert [r1["id"], r2["id"]] == ["r1", "r2"]
+        assert r1["timestamp"] < r2["timestamp"]
+        await client.close()
+
+    live.run(scenario)
