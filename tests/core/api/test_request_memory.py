@@ -10,7 +10,10 @@ import gc
 import io
 import sys
 
+import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -41,8 +44,20 @@ def alive(kind: type) -> list:
     return [o for o in gc.get_objects() if isinstance(o, kind)]
 
 
-def test_views_and_drf_requests_do_not_outlive_their_response(db):
-    handler = WSGIHandler()
+@pytest.fixture
+def handler(db):
+    """Django's WSGI handler, keeping the test's database connection open between requests
+    (as Django's test client does: a request's end would close it)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield WSGIHandler()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_views_and_drf_requests_do_not_outlive_their_response(handler):
     body = jsonutil.dumps({"data": {"blob": "x" * 100_000}})
     for method, path, payload in [
         ("PUT", "/v1/buckets/b", b""),
