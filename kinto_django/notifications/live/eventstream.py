@@ -23,6 +23,8 @@ from channels.generic.http import AsyncHttpConsumer
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
+    CLOSE_GRACE_SECONDS,
+    abort_connection,
     client_address,
     cors_headers,
     header,
@@ -166,8 +168,13 @@ class EventStreamConsumer(AsyncHttpConsumer):
 
     async def finish(self) -> None:
         await self.stop()
-        with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
-            await self.send_body(b"", more_body=False)
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_SECONDS):
+                with contextlib.suppress(OSError, RuntimeError):  # the client may be gone
+                    await self.send_body(b"", more_body=False)
+        except TimeoutError:
+            # The client does not read: the end of the stream waits behind its unread data.
+            abort_connection(self.base_send)
 
     async def disconnect(self) -> None:
         await self.stop()

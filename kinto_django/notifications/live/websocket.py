@@ -25,6 +25,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
+    CLOSE_GRACE_SECONDS,
+    abort_connection,
     client_address,
     handshake_authorization,
     site_session_key,
@@ -48,6 +50,7 @@ class ChangesConsumer(AsyncWebsocketConsumer):
 
     # No channel-layer channel per connection: the process's hub listens for all of them.
     channel_layer_alias = "kinto-live-unused"
+    closing: asyncio.Task | None = None
 
     async def connect(self) -> None:
         if not notification_settings.live_enabled:
@@ -75,6 +78,21 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         while True:
             text, _ = await self.session.queue.get()
             await self.send(text_data=text)
+
+    def close_too_slow(self) -> None:
+        """Close with 4008 a client that reads too slowly; cut its connection if it has not
+        taken the close frame within `CLOSE_GRACE_SECONDS` (it does not read at all)."""
+        if self.closing is None:
+            self.closing = asyncio.get_running_loop().create_task(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        self.writer.cancel()  # nothing more for this client
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_SECONDS):
+                await self.close(CLOSE_TOO_SLOW)
+        except TimeoutError:
+            if abort_connection(self.base_send):
+                logger.info("Live client too slow to take its close frame: connection cut")
 
     async def disconnect(self, code: int) -> None:
         session = getattr(self, "session", None)
@@ -136,7 +154,7 @@ class TransportSession(Session):
         self.consumer = consumer
 
     def on_overflow(self) -> None:
-        asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_TOO_SLOW))
+        self.consumer.close_too_slow()
 
     def on_revoked(self) -> None:
         asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_CREDENTIALS_ENDED))

@@ -87,6 +87,9 @@ def test_nothing_is_written_without_durable_listeners(api):
 
 def test_a_write_costs_one_insert_for_all_listeners(api, kinto_settings, receiver):
     factories.collection(api)
+    # The process's caches (content types, permission ids) are filled by a first write: the
+    # comparison holds whichever tests ran before.
+    factories.record(api, {"a": 0}, record_id="r0")
     with CaptureQueriesContext(connection) as without:
         factories.record(api, {"a": 1}, record_id="r1")
     kinto_settings(
