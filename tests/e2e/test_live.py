@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,3 +263,64 @@ def sse_events(response: requests.Response) -> Iterator[tuple[str | None, dict]]
         elif not line and data is not None:
             yield event_id, data
             event_id, data = None, None
+
+
+def test_changes_of_one_list_arrive_in_timestamp_order_across_processes(servers):
+    """Two writes of one list committed a moment apart by two processes may be published the
+    other way round; every subscriber, on either process, still gets them in timestamp order,
+    the list's first change included (a client resuming with the last timestamp it received
+    must not skip one). Many fresh lists written at once make the race likely."""
+    a, b = servers
+    api_a, api_b = Api(a, ALICE), Api(b, ALICE)
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    api_a("PUT", f"/buckets/{bucket}")
+    rounds, lists_per_round = 5, 20  # 20: the subscriptions one connection may hold
+    disordered = []
+
+    async def one_round(number: int) -> None:
+        lists = [
+            f"/buckets/{bucket}/collections/c{number}-{n}/records" for n in range(lists_per_round)
+        ]
+        for records in lists:
+            api_a("PUT", records.rsplit("/records", 1)[0])
+        async with LiveClient(a, ALICE) as on_a, LiveClient(b, ALICE) as on_b:
+            for client in (on_a, on_b):
+                for index, records in enumerate(lists):
+                    await client.socket.send(
+                        json.dumps({"type": "subscribe", "id": str(index), "resource": records})
+                    )
+                for _ in lists:
+                    assert (await client.receive())["type"] == "subscribed"
+
+            def write_pair(records: str) -> None:
+                barrier = threading.Barrier(2)
+
+                def write(api: Api, record_id: str) -> None:
+                    barrier.wait()
+                    api("PUT", f"{records}/{record_id}", {"data": {}})
+
+                threads = [
+                    threading.Thread(target=write, args=(api_a, "from-a")),
+                    threading.Thread(target=write, args=(api_b, "from-b")),
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+
+            await asyncio.gather(*(asyncio.to_thread(write_pair, r) for r in lists))
+            for client in (on_a, on_b):
+                received: dict[str, list[int]] = {}
+                for change in await client.changes(2 * lists_per_round):
+                    received.setdefault(change["subscription"], []).append(change["timestamp"])
+                disordered.extend(
+                    stamps for stamps in received.values() if stamps != sorted(stamps)
+                )
+                assert all(len(stamps) == 2 for stamps in received.values()), received
+
+    async def scenario() -> None:
+        for number in range(rounds):
+            await one_round(number)
+
+    asyncio.run(scenario())
+    assert disordered == []
