@@ -87,3 +87,13 @@ def committed_between(resource_name: str, parent_key: int, low: int, high: int) 
     if model.parent_field:
         rows = rows.filter(**{f"{model.parent_field}_id": parent_key})
     return set(rows.values_list("last_modified", flat=True)[:MAX_MISSING])
+
+
+def changes_at(resource_name: str, parent_key: int, timestamps: list[int]) -> list[dict[str, Any]]:
+    """The list's objects (tombstones included) whose timestamp is one of these, oldest
+    first: changes whose event did not come in time, read back (one query)."""
+    model = models_by_name()[resource_name]
+    rows = model.objects.filter(last_modified__in=timestamps)
+    if model.parent_field:
+        rows = rows.filter(**{f"{model.parent_field}_id": parent_key})
+    return [row.public_data() for row in rows.order_by("last_modified")]

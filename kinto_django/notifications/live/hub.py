@@ -31,7 +31,12 @@ from kinto_django.core.query.fields import project_fields
 from kinto_django.core.timestamps import now_ms
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live import groups
-from kinto_django.notifications.live.access import Readers, committed_between, readers_of
+from kinto_django.notifications.live.access import (
+    Readers,
+    changes_at,
+    committed_between,
+    readers_of,
+)
 from kinto_django.notifications.live.connections import LiveConnection, Subscription, change_body
 from kinto_django.notifications.live.matching import matches
 from kinto_django.notifications.live.runtime import run_db
@@ -43,6 +48,8 @@ logger = logging.getLogger(__name__)
 # most this many, holding at most these bytes of event text (the newest one is always kept).
 DECIDED_EVENTS = 64
 DECIDED_BYTES = 4 * 1024 * 1024
+# Timestamps of late changes remembered per list, so that their events are not delivered twice.
+MAX_RECOVERED = 1024
 
 
 @dataclass
@@ -53,6 +60,9 @@ class DecidedEvent:
     objects: list[dict[str, Any]]
     readers: Readers
     size: int = 0  # the length of the event's text: what caching it costs, roughly
+    # Fields added to each change message (`replayed` for changes read back from the
+    # database, whose action is only `update` or `delete`).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bodies: dict[tuple[int, tuple[str, ...] | None], str] = {}
@@ -89,6 +99,7 @@ class DecidedEvent:
                 "id": obj["id"],
                 "timestamp": obj["last_modified"],
                 "data": data,
+                **self.extra,
             }
             if payload["resource_name"] == "bucket":
                 change["bucket_id"] = obj["id"]
@@ -104,6 +115,21 @@ def decide(event_text: str) -> DecidedEvent:
     payload, impacted = event["payload"], event["impacted"]
     objects = [item["new"] for item in impacted]
     return DecidedEvent(payload, objects, readers_of(payload, impacted), len(event_text))
+
+
+def recover(payload: dict[str, Any], list_key: tuple[str, int], timestamps: list[int]) -> list:
+    """Changes of a list whose events did not come in time, read back from the database as
+    events of one object each (in a thread): their readers decided as for any event."""
+    resource_name, parent_key = list_key
+    events = []
+    for obj in changes_at(resource_name, parent_key, timestamps):
+        change = {
+            k: payload[k] for k in ("resource_name", "bucket_id", "collection_id") if k in payload
+        }
+        change["action"] = "delete" if obj.get("deleted") else "update"
+        readers = readers_of(change, [{"new": obj}])
+        events.append(DecidedEvent(change, [obj], readers, extra={"replayed": True}))
+    return events
 
 
 @dataclass
@@ -130,6 +156,9 @@ class ListOrder:
 
     delivered: int | None = None
     parked: list[Parked] = field(default_factory=list)
+    # Timestamps delivered from the database because their event was late: the event, if it
+    # comes after all, is not delivered again.
+    recovered: set[int] = field(default_factory=set)
 
     def waiting_for(self) -> set[int]:
         return {t for parked in self.parked for t in parked.event.timestamps}
@@ -229,6 +258,9 @@ class Hub:
             self.dispatch(group, event)
             return
         order = self.orders.setdefault((group, key), ListOrder())
+        if order.recovered.issuperset(event.timestamps):
+            order.recovered.difference_update(event.timestamps)
+            return  # late: delivered from the database already
         first = min(event.timestamps)
         # Since the last change delivered, or for the list's first one since the group was
         # joined: changes committed in between must come first.
@@ -273,9 +305,33 @@ class Hub:
         while True:
             await asyncio.sleep(0.05)
             now = self.loop.time()
-            for (group, _), order in list(self.orders.items()):
+            for (group, key), order in list(self.orders.items()):
                 if order.parked and order.parked[0].deadline <= now:
+                    try:
+                        await self.recover_missing(group, key, order)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # noqa: BLE001 - the database is down: deliver in order
+                        logger.exception("Live hub: reading late changes back failed")
                     self.release(group, order, now)
+
+    async def recover_missing(self, group: str, key: tuple[str, int], order: ListOrder) -> None:
+        """The changes an overdue event still waits for are committed (`committed_between`
+        saw them) but their events are late, or lost with their sender: deliver them from
+        the database first, so that the list's changes still arrive in timestamp order (a
+        client resuming with the last timestamp it received skips none)."""
+        parked = order.parked[0]
+        if not parked.missing:
+            return
+        events = await run_db("hub", recover, parked.event.payload, key, sorted(parked.missing))
+        for event in events:
+            stamp = event.timestamps[0]
+            if stamp in parked.missing:  # not arrived meanwhile
+                order.recovered.add(stamp)
+                self.deliver(group, order, event)
+        if len(order.recovered) > MAX_RECOVERED:  # events lost for good: forget the oldest
+            order.recovered = set(sorted(order.recovered)[-MAX_RECOVERED:])
+        parked.missing.clear()  # what was not found is gone (deleted since, or changed again)
 
     def dispatch(self, group: str, event: DecidedEvent) -> None:
         """Queue the event's changes for the group's subscribers who may read them."""
