@@ -221,6 +221,9 @@ REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
 # Every KINTO_* value not consumed above is handed to the apps (core.conf reads it lazily).
 KINTO = {key: value for key, value in VALUES.items() if key not in config.PROJECT_VARIABLES}
 KINTO.setdefault("userid_hmac_secret", DEV_USERID_HMAC_SECRET)
+# The standalone server serves its metrics (restrict /v1/__metrics__ at the proxy); the apps
+# in a host site do not unless the site asks (the endpoint answers anybody).
+KINTO.setdefault("metrics_enabled", "true")
 
 # `json`: every log line is one JSON object (log pipelines), the default in production;
 # `text`: plain messages, plus one timestamped `kinto.request.summary` line per API request.

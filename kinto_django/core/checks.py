@@ -10,6 +10,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from kinto_django.conf import DEFAULTS, kinto_settings, known_setting
+from kinto_django.core.observability.metrics import metrics_enabled
 
 PROTOCOL_MIDDLEWARE = "kinto_django.core.api.middleware.ProtocolMiddleware"
 
@@ -148,7 +149,7 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list:
                 id="kinto_core.W004",
             )
         )
-    if kinto_settings.get("metrics_enabled", True):
+    if metrics_enabled():
         problems.append(
             Warning(
                 "/__metrics__ answers anybody (request counts per endpoint and status).",

@@ -106,8 +106,9 @@ REGISTRY.register(SCRAPE_TIME_COLLECTOR)
 
 
 def metrics_enabled() -> bool:
-    """The `metrics_enabled` setting: the route, the capability and the counting itself."""
-    return kinto_settings.get("metrics_enabled", True, as_bool)
+    """The `metrics_enabled` setting: the route, the capability and the counting itself.
+    Off unless set (the standalone project sets it): the endpoint answers anybody."""
+    return kinto_settings.get("metrics_enabled", False, as_bool)
 
 
 def multiprocess_directory() -> str | None:

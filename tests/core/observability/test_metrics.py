@@ -132,6 +132,14 @@ def test_metrics_can_be_turned_off(anonymous, kinto_settings, scrape):
     assert after.value(REQUESTS, **labels) == before.value(REQUESTS, **labels)
 
 
+def test_metrics_are_off_in_a_site_that_does_not_ask_for_them(anonymous, settings):
+    """The standalone project turns them on; the apps in a host site serve no public
+    endpoint of counters unless the site sets `metrics_enabled`."""
+    settings.KINTO = {k: v for k, v in settings.KINTO.items() if k != "metrics_enabled"}
+    assert anonymous.get("/v1/__metrics__").status == 404
+    assert "prometheus" not in anonymous.get("/").json["capabilities"]
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
