@@ -31,14 +31,14 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from kinto_django.accounts import checks  # noqa: F401  (registers the system checks)
-        from kinto_django.conf import declare_settings
-
-        declare_settings("account_cache_ttl_seconds", "account_login_max_failures_per_minute")
         from kinto_django.accounts.authentication import AccountAuthentication
         from kinto_django.accounts.viewsets import accounts_enabled
+        from kinto_django.conf import declare_settings
         from kinto_django.core import capabilities
         from kinto_django.core.backup import kinds
         from kinto_django.permissions.authentication import register_policy
+
+        declare_settings("account_cache_ttl_seconds", "account_login_max_failures_per_minute")
 
         register_policy(AccountAuthentication.name, AccountAuthentication)
         # Password hashes are secrets: backups hold accounts only when asked to.

@@ -26,14 +26,14 @@ class BucketsConfig(AppConfig):
 
     def ready(self) -> None:
         from kinto_django.buckets import checks  # noqa: F401 (registers the system checks)
-        from kinto_django.conf import declare_settings
-
-        declare_settings("default_bucket_hmac_secret")
         from kinto_django.buckets.default_bucket import default_bucket_enabled, user_bucket
         from kinto_django.buckets.models import drop_removed_members
+        from kinto_django.conf import declare_settings
         from kinto_django.core import capabilities
         from kinto_django.core.backup import kinds
         from kinto_django.core.signals import principals_removed
+
+        declare_settings("default_bucket_hmac_secret")
 
         principals_removed.connect(drop_removed_members, dispatch_uid="kinto-group-members")
         kinds.register("group", restored=restore_memberships)

@@ -13,11 +13,11 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from kinto_django.conf import declare_settings
         from kinto_django.core.signals import resource_changed
+        from kinto_django.notifications import listeners
         from kinto_django.notifications.conf import DEFAULTS
+        from kinto_django.notifications.live.broadcast import broadcast
 
         declare_settings(*DEFAULTS, "redis_url")
-        from kinto_django.notifications import listeners
-        from kinto_django.notifications.live.broadcast import broadcast
 
         resource_changed.connect(listeners.dispatch, dispatch_uid="kinto-notifications")
         listeners.register(listeners.Listener("live", broadcast))
@@ -35,7 +35,8 @@ class NotificationsConfig(AppConfig):
     @staticmethod
     def connect_durable_listeners() -> None:
         """Redis queues and webhooks: outbox entries written with every change, delivered by
-        `manage.py kinto_dispatch_events` or a thread of the server (`event_dispatcher_in_server`)."""
+        `manage.py kinto_dispatch_events` or a thread of the server
+        (`event_dispatcher_in_server`)."""
         from django.core.signals import request_started
 
         from kinto_django.core.signals import resource_written

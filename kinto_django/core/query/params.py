@@ -25,14 +25,22 @@ def incorrect_encoding() -> errors.KintoError:
     )
 
 
+def utf8_once_decoded(raw: str) -> bool:
+    """Whether a raw URL part (WSGI text: its bytes as latin-1) is UTF-8 once
+    percent-decoded; text that is no such bytes (not from a WSGI server) counts as decoded."""
+    try:
+        unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def check_querystring_encoding(query_string: str) -> None:
     """Refuse (400) a raw query string that is not UTF-8 once percent-decoded."""
-    try:
-        unquote_to_bytes(query_string.replace("+", " ").encode("latin-1")).decode("utf-8")
-    except UnicodeEncodeError:
-        return  # already real text (not from a WSGI server)
-    except UnicodeDecodeError:
-        raise incorrect_encoding() from None
+    if not utf8_once_decoded(query_string):
+        raise incorrect_encoding()
 
 
 def querystring_params(query_string: str) -> list[tuple[str, str]]:

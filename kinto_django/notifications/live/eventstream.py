@@ -23,14 +23,12 @@ from channels.generic.http import AsyncHttpConsumer
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
-    CLOSE_GRACE_SECONDS,
-    abort_connection,
     client_address,
     cors_headers,
     header,
     site_session_key,
 )
-from kinto_django.notifications.live.runtime import publisher, run_db
+from kinto_django.notifications.live.runtime import end_or_cut, publisher, run_db
 from kinto_django.notifications.live.sessions import Session, identify
 
 SUBSCRIPTION_ID = "stream"
@@ -168,13 +166,11 @@ class EventStreamConsumer(AsyncHttpConsumer):
 
     async def finish(self) -> None:
         await self.stop()
-        try:
-            async with asyncio.timeout(CLOSE_GRACE_SECONDS):
-                with contextlib.suppress(OSError, RuntimeError):  # the client may be gone
-                    await self.send_body(b"", more_body=False)
-        except TimeoutError:
-            # The client does not read: the end of the stream waits behind its unread data.
-            abort_connection(self.base_send)
+        await end_or_cut(self.end_body(), self.base_send)
+
+    async def end_body(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
+            await self.send_body(b"", more_body=False)
 
     async def disconnect(self) -> None:
         await self.stop()

@@ -8,10 +8,7 @@ access logs record; they are never logged.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import socket
-import struct
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,27 +82,3 @@ def cors_headers(scope: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     """`Access-Control-Allow-Origin` for an allowed `Origin` (`cors_origins`), as the API's."""
     allowed = origin_allowed(header(scope, b"origin"))
     return [(b"access-control-allow-origin", allowed.encode())] if allowed else []
-
-
-# Seconds a client too slow to read has to take its closing message before its connection is
-# cut: the message waits behind everything the client has not read yet.
-CLOSE_GRACE_SECONDS = 5.0
-
-
-def abort_connection(send: Any) -> bool:
-    """Cut the TCP connection behind an ASGI `send`, for a client that does not read: a
-    closing frame or an end of stream would wait behind its unread data for good. ASGI has
-    no message for it; under uvicorn `send` belongs to the connection's protocol (or
-    request cycle), whose transport can be aborted. False when the server offers no such
-    transport (the connection then ends when the server's own keep-alive gives up)."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    abort = getattr(transport, "abort", None)
-    if abort is None:
-        return False
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # A reset, not a close: the kernel would keep the unread data and retry for minutes.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    abort()
-    return True

@@ -120,16 +120,20 @@ def decide(event_text: str) -> DecidedEvent:
 def recover(payload: dict[str, Any], list_key: tuple[str, int], timestamps: list[int]) -> list:
     """Changes of a list whose events did not come in time, read back from the database as
     events of one object each (in a thread): their readers decided as for any event."""
-    resource_name, parent_key = list_key
-    events = []
-    for obj in changes_at(resource_name, parent_key, timestamps):
-        change = {
-            k: payload[k] for k in ("resource_name", "bucket_id", "collection_id") if k in payload
-        }
-        change["action"] = "delete" if obj.get("deleted") else "update"
-        readers = readers_of(change, [{"new": obj}])
-        events.append(DecidedEvent(change, [obj], readers, extra={"replayed": True}))
-    return events
+    objects = changes_at(*list_key, timestamps)
+    scope = {
+        k: payload[k] for k in ("resource_name", "bucket_id", "collection_id") if k in payload
+    }
+    readers = readers_of(scope, [{"new": obj} for obj in objects])  # once for all of them
+    return [
+        DecidedEvent(
+            {**scope, "action": "delete" if obj.get("deleted") else "update"},
+            [obj],
+            Readers(readers.resource_name, [granted], readers.parent_key),
+            extra={"replayed": True},
+        )
+        for obj, granted in zip(objects, readers.granted, strict=True)
+    ]
 
 
 @dataclass

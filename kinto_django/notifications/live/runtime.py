@@ -1,5 +1,6 @@
-"""Where the live machinery runs: database work off the event loop, and the publisher that
-puts committed events on the channel layer in commit order.
+"""Where the live machinery runs: database work off the event loop, the publisher that
+puts committed events on the channel layer in commit order, and the cutting of connections
+whose client reads nothing.
 
 Database calls of the live endpoint run in two small thread pools, never on the event loop:
 one thread for the hub (events are decided one after the other, in order) and a few for the
@@ -10,9 +11,12 @@ live deliveries. Their connections stay open like the HTTP workers' (`conn_max_a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -146,3 +150,39 @@ class Publisher:
 
 
 publisher = Publisher()
+
+
+# Seconds a client too slow to read has to take its closing message before its connection is
+# cut: the message waits behind everything the client has not read yet.
+CLOSE_GRACE_SECONDS = 5.0
+
+
+def abort_connection(send: Any) -> bool:
+    """Cut the TCP connection behind an ASGI `send`, for a client that does not read: a
+    closing frame or an end of stream would wait behind its unread data for good. ASGI has
+    no message for it; under uvicorn `send` belongs to the connection's protocol (or
+    request cycle), whose transport can be aborted. False when the server offers no such
+    transport (the connection then ends when the server's own keep-alive gives up)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if abort is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # A reset, not a close: the kernel would keep the unread data and retry for minutes.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    abort()
+    return True
+
+
+async def end_or_cut(ending: Awaitable[Any], send: Any) -> None:
+    """Await the closing message of a client that reads too slowly (a WebSocket close frame,
+    the end of an event stream); cut its connection if it is not taken within
+    `CLOSE_GRACE_SECONDS` (the client reads nothing at all)."""
+    try:
+        async with asyncio.timeout(CLOSE_GRACE_SECONDS):
+            await ending
+    except TimeoutError:
+        if abort_connection(send):
+            logger.info("Live client too slow to take its closing message: connection cut")

@@ -25,13 +25,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from kinto_django import errors, jsonutil
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
-    CLOSE_GRACE_SECONDS,
-    abort_connection,
     client_address,
     handshake_authorization,
     site_session_key,
 )
-from kinto_django.notifications.live.runtime import publisher, run_db
+from kinto_django.notifications.live.runtime import end_or_cut, publisher, run_db
 from kinto_django.notifications.live.sessions import Session, error_message, identify, message
 
 logger = logging.getLogger(__name__)
@@ -67,8 +65,7 @@ class ChangesConsumer(AsyncWebsocketConsumer):
             self.session = TransportSession(identity, self, client_address(self.scope))
         except errors.KintoError as error:
             await self.accept()
-            await self.send(text_data=error_message(error))
-            await self.close(CLOSE_TOO_MANY_CONNECTIONS)
+            await self.refuse(error)
             return
         await self.accept()
         self.writer = asyncio.get_running_loop().create_task(self.write())
@@ -87,12 +84,12 @@ class ChangesConsumer(AsyncWebsocketConsumer):
 
     async def _close_too_slow(self) -> None:
         self.writer.cancel()  # nothing more for this client
-        try:
-            async with asyncio.timeout(CLOSE_GRACE_SECONDS):
-                await self.close(CLOSE_TOO_SLOW)
-        except TimeoutError:
-            if abort_connection(self.base_send):
-                logger.info("Live client too slow to take its close frame: connection cut")
+        await end_or_cut(self.close(CLOSE_TOO_SLOW), self.base_send)
+
+    async def refuse(self, error: errors.KintoError) -> None:
+        """One connection too many for its user (429): say why, then close with 4029."""
+        await self.send(text_data=error_message(error))
+        await self.close(CLOSE_TOO_MANY_CONNECTIONS)
 
     async def disconnect(self, code: int) -> None:
         session = getattr(self, "session", None)
@@ -138,8 +135,7 @@ class ChangesConsumer(AsyncWebsocketConsumer):
             except errors.KintoError as error:
                 if error.status != 429:
                     raise
-                await self.send(text_data=error_message(error))
-                await self.close(CLOSE_TOO_MANY_CONNECTIONS)
+                await self.refuse(error)
         else:
             raise errors.invalid(
                 "body", "type", "Should be one of subscribe, unsubscribe, authenticate"

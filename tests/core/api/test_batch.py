@@ -12,6 +12,7 @@ from kinto_django import jsonutil
 from kinto_django.core import actions
 from kinto_django.core.signals import resource_changed
 from tests import factories
+from tests.asgi import asgi_request
 from tests.conftest import basic
 
 RECORDS = factories.RECORDS
@@ -813,41 +814,21 @@ def test_a_writing_batch_stops_when_it_has_held_its_locks_too_long(api, tree, ki
 def test_sub_requests_under_djangos_asgi_handler_build_absolute_urls(api):
     """Served by Django's own ASGI handler (a site without the bridge), the outer request has
     no WSGI scheme: sub-requests must still build `http://host/...` links."""
-    from asgiref.sync import async_to_sync
-    from asgiref.testing import ApplicationCommunicator
     from django.core.asgi import get_asgi_application
 
     factories.collection(api)
     for number in range(2):
         factories.record(api, {"n": number})
     body = jsonutil.dumps({"requests": [{"path": f"{RECORDS}?_limit=1"}]})
-
-    async def post() -> dict:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/batch",
-            "raw_path": b"/v1/batch",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"testserver"),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"authorization", basic("alice").encode()),
-            ],
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 50000),
-        }
-        communicator = ApplicationCommunicator(get_asgi_application(), scope)
-        await communicator.send_input({"type": "http.request", "body": body})
-        start = await communicator.receive_output(5)
-        assert start["status"] == 200, await communicator.receive_output(5)
-        return jsonutil.loads((await communicator.receive_output(5))["body"])
-
-    (page,) = async_to_sync(post)()["responses"]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"authorization", basic("alice").encode()),
+    ]
+    status, _, content = asgi_request(
+        get_asgi_application(), "POST", b"/v1/batch", body=body, headers=headers
+    )
+    assert status == 200, content
+    (page,) = jsonutil.loads(content)["responses"]
     assert page["status"] == 200, page
     assert page["headers"]["Next-Page"].startswith("http://testserver/v1/buckets/")

@@ -4,11 +4,10 @@ request by request (README, Protocol notes, for where this server differs on pur
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 
 from kinto_django import jsonutil
 from tests import factories
+from tests.asgi import asgi_request
 
 
 def bucket_missing(object_id: str) -> dict:
@@ -97,36 +96,10 @@ def test_other_control_characters_are_redirected_percent_encoded(api):
 
 
 def asgi_get(path: bytes, query: bytes = b"") -> tuple[int, dict, bytes]:
-    """A GET through the project's ASGI application, as uvicorn hands it over (`raw_path`
-    keeps the bytes of the request line; `path` has undecodable ones replaced)."""
+    """A GET through the project's ASGI application, as uvicorn hands it over."""
     from kinto_project.asgi import application
 
-    decoded = path.decode("latin-1")
-
-    async def send() -> tuple[int, dict, bytes]:
-        from urllib.parse import unquote
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": unquote(decoded, errors="replace"),
-            "raw_path": path,
-            "query_string": query,
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 50000),
-        }
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(5)
-        body = await communicator.receive_output(5)
-        return start["status"], dict(start["headers"]), body["body"]
-
-    return async_to_sync(send)()
+    return asgi_request(application, "GET", path, query=query)
 
 
 @pytest.mark.django_db(transaction=True)

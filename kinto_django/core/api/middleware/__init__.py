@@ -12,7 +12,6 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
@@ -29,7 +28,7 @@ from kinto_django.core.context import request_state
 from kinto_django.core.observability import metrics
 from kinto_django.core.observability.logging import current_request_id
 from kinto_django.core.observability.requests import REQUEST_ID_HEADER, observe, request_id
-from kinto_django.core.query.params import check_querystring_encoding
+from kinto_django.core.query.params import check_querystring_encoding, utf8_once_decoded
 
 
 def check_url_encoding(request: HttpRequest) -> None:
@@ -40,17 +39,12 @@ def check_url_encoding(request: HttpRequest) -> None:
     hold literally too: the request line as sent (`RAW_URI`, set by gunicorn and by
     `bridge.WSGIBridge`) tells them apart.
     """
-    raw_path = request.META.get("RAW_URI", "").split("?", 1)[0]
-    try:
-        unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        raise errors.KintoError(
-            400, errors.ERRNO.INVALID_PARAMETERS, "Invalid URL path."
-        ) from None
+    if not utf8_once_decoded(request.META.get("RAW_URI", "").split("?", 1)[0]):
+        raise errors.KintoError(400, errors.ERRNO.INVALID_PARAMETERS, "Invalid URL path.")
     check_querystring_encoding(request.META.get("QUERY_STRING", ""))
 
 
-def release_request(request: HttpRequest, response: HttpResponse) -> None:
+def release_request(request: HttpRequest) -> None:
     """Free a request's body and data once its response is built.
 
     A request's objects point at each other (DRF's view, request and response; Django's
@@ -90,7 +84,7 @@ class ProtocolMiddleware:
             observe(request, match, response, time.perf_counter() - started, database, rid)
         finally:
             current_request_id.reset(token)
-        release_request(request, response)
+        release_request(request)
         return response
 
     def respond(self, request: HttpRequest, match: ResolverMatch) -> HttpResponse:
