@@ -13,9 +13,8 @@ from kinto_django.core import schemas
 from kinto_django.core.models import ResourceModel
 from kinto_django.core.validation import check_json_schema, check_principals_list
 from kinto_django.permissions import service as permissions
+from kinto_django.permissions.identity import MAX_PRINCIPAL_LENGTH
 
-# Members become Django user names (at most 150 characters).
-MAX_PRINCIPAL_LENGTH = 150
 BUCKET_SCHEMA_FIELDS = ("collection:schema", "group:schema", "record:schema")
 
 

@@ -17,7 +17,7 @@ resource_changed = Signal()
 resource_written = Signal()
 
 # Sent inside the writing transaction, with `ctx` (the ActionContext) and `principals`, when
-# principals stop existing (deleted accounts): receivers drop them from the data they keep
+# principals stop existing (deleted accounts, deleted or renamed site users): receivers drop them from the data they keep
 # (group members), so that a later principal with the same name inherits nothing.
 principals_removed = Signal()
 

@@ -8,10 +8,9 @@ import jsonschema
 
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
+from kinto_django.permissions.identity import MAX_PRINCIPAL_LENGTH
 
 NOT_A_MAPPING = "is not a mapping type: Does not implement dict-like functionality."
-# Principals are stored as Django user and group names, which are at most 150 characters.
-MAX_PRINCIPAL_LENGTH = 150
 
 
 def check_json_schema(schema: Any, name: str) -> None:

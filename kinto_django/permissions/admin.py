@@ -1,44 +1,41 @@
-"""Django's "Users" and "Groups" pages: the rows standing for Kinto principals (user ids
-such as `account:alice`, `system.*`, group URIs) are read-only there. Their members and grants
-change through the Kinto objects (a group's `members`, an object's `permissions`), which keep
-timestamps and events right. A site's own users stay editable."""
+"""The ACL entries and group memberships, read-only: they change through the Kinto objects (an
+object's `permissions`, a group's `members`), which keep timestamps and events right."""
 
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
-from kinto_django.permissions.store import is_group_principal, is_user_principal
+from kinto_django.permissions.models import Grant, Membership
 
 
-class PrincipalAwareGroupAdmin(GroupAdmin):
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        principal = obj is not None and is_group_principal(obj.name)
-        return not principal and super().has_change_permission(request, obj)
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        principal = obj is not None and is_group_principal(obj.name)
-        return not principal and super().has_delete_permission(request, obj)
+        return False
 
 
-class PrincipalAwareUserAdmin(UserAdmin):
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        principal = obj is not None and is_user_principal(obj.get_username())
-        return not principal and super().has_change_permission(request, obj)
+@admin.register(Grant)
+class GrantAdmin(ReadOnly):
+    list_display = ("principal", "permission_name", "content_type", "object_pk")
+    list_filter = ("content_type",)
+    search_fields = ("principal",)
+    search_help_text = "A principal, e.g. account:alice or /buckets/b/groups/g."
+    list_select_related = ("permission", "content_type")
+    show_full_result_count = False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        principal = obj is not None and is_user_principal(obj.get_username())
-        return not principal and super().has_delete_permission(request, obj)
+    @admin.display(description="permission", ordering="permission__codename")
+    def permission_name(self, obj: Grant) -> str:
+        return obj.permission.codename
 
 
-User = get_user_model()
-# Only over Django's own User page: a site with its own user admin keeps it as it is.
-if admin.site.is_registered(User) and type(admin.site.get_model_admin(User)) is UserAdmin:
-    admin.site.unregister(User)
-    admin.site.register(User, PrincipalAwareUserAdmin)
-if admin.site.is_registered(Group):
-    admin.site.unregister(Group)
-admin.site.register(Group, PrincipalAwareGroupAdmin)
+@admin.register(Membership)
+class MembershipAdmin(ReadOnly):
+    list_display = ("member", "group_uri")
+    search_fields = ("member", "group_uri")
+    show_full_result_count = False

@@ -2,11 +2,12 @@ from django.apps import AppConfig
 
 
 class PermissionsConfig(AppConfig):
-    """Authentication (principals) and object ACLs stored in django-guardian."""
+    """Authentication (principals), object ACLs and group memberships."""
 
     name = "kinto_django.permissions"
     label = "kinto_permissions"
     verbose_name = "Kinto permissions"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

@@ -49,9 +49,14 @@ class PrincipalUser:
         return self.user_id
 
 
+def site_user_id(username: str) -> str:
+    """The user id of the host site's user of this name: `django:<username>`."""
+    return f"django:{username}"
+
+
 def site_principal(user: Any) -> PrincipalUser:
-    """A host site's user as a principal: `django:<username>`."""
-    return PrincipalUser(f"django:{user.get_username()}")
+    """A host site's user as the caller."""
+    return PrincipalUser(site_user_id(user.get_username()))
 
 
 class PolicyAuthentication(BaseAuthentication):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core import checks
-from django.db.models import Model
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 
@@ -38,34 +37,20 @@ def check_auth_policies(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     return problems
 
 
-@checks.register(checks.Tags.models)
-def check_user_model(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Principals other than groups (`account:ana`, `basicauth:…`) are stored as rows of the
-    site's user model, named by the principal alone: a user model that needs another value
-    for each row would refuse them, and every write granting them would fail. Say so at
-    start-up instead."""
-    user_model = get_user_model()
+@checks.register(checks.Tags.compatibility)
+def check_guardian_anonymous_user(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """django-guardian (installed for its permission models) adds a user named `AnonymousUser`
+    to the site's user table after every migrate unless told not to; the API never uses it."""
+    if getattr(settings, "ANONYMOUS_USER_NAME", "AnonymousUser") is None:
+        return []
     return [
-        checks.Error(
-            f"{user_model._meta.label}.{name} needs a value of its own on every row: the API "
-            "cannot store its principals as users.",
-            hint="Give the field a default (and drop its uniqueness), or keep the API's "
-            "principals apart from this user model.",
-            obj=user_model,
-            id="kinto_permissions.E002",
+        checks.Warning(
+            "django-guardian will add a user named AnonymousUser to your user table, which "
+            "the storage apps do not use.",
+            hint="Set ANONYMOUS_USER_NAME = None, unless the site uses guardian's anonymous "
+            "user itself.",
+            id="kinto_permissions.W001",
         )
-        for name in fields_principals_cannot_fill(user_model)
     ]
-
-
-def fields_principals_cannot_fill(user_model: type[Model]) -> list[str]:
-    """Fields of a user model that a row holding only a username cannot satisfy: required
-    without a default, or unique besides the username."""
-    names = []
-    for field in user_model._meta.concrete_fields:
-        if field.primary_key or field.name == user_model.USERNAME_FIELD:
-            continue
-        required = not field.null and not field.has_default() and not field.empty_strings_allowed
-        if required or field.unique:
-            names.append(field.name)
-    return names

@@ -21,3 +21,6 @@ class Identity:
 
 
 ANONYMOUS = Identity(None, (EVERYONE,))
+
+# Longest principal stored: every group URI fits (`/buckets/{128}/groups/{128}`).
+MAX_PRINCIPAL_LENGTH = 300

@@ -1,7 +1,8 @@
 """The permissions service: the only way the engine and the apps reach identities and ACLs.
 
-Typed, small and storage-agnostic: callers pass model instances and an `Identity`; guardian
-stays behind `kinto_django.permissions.store`. A permission check, inherited rights included, is one query.
+Typed, small and storage-agnostic: callers pass model instances and an `Identity`; the tables
+stay behind `kinto_django.permissions.store`. A permission check, inherited rights included, is
+one query.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import models
-from django.db.models import Q
 
 from kinto_django.conf import kinto_settings
 from kinto_django.permissions import store
@@ -87,10 +87,6 @@ def setting_grants(identity: Identity, resource_name: str, permission: str) -> b
     return False
 
 
-def _group_principals(identity: Identity) -> list[str]:
-    return [p for p in identity.principals if store.is_group_principal(p)]
-
-
 def has_permission(
     identity: Identity,
     resource_name: str,
@@ -106,9 +102,7 @@ def has_permission(
     if setting_grants(identity, resource_name, permission):
         return True
     targets = _targets(resource_name, permission, objects)
-    return bool(targets) and store.any_grant(
-        targets, identity.user_id, _group_principals(identity)
-    )
+    return bool(targets) and store.any_grant(targets, list(identity.principals))
 
 
 def permission_and_acls(
@@ -125,8 +119,7 @@ def permission_and_acls(
     granted, acls = store.grant_and_acls(
         _targets(resource_name, permission, objects),
         (type(obj), obj.pk),
-        identity.user_id,
-        _group_principals(identity),
+        list(identity.principals),
     )
     return granted, acls
 
@@ -200,9 +193,7 @@ def restrict(queryset: models.QuerySet, identity: Identity, permission: str) -> 
     """
     model = queryset.model
     codenames = GRANTED_BY[(model.resource_name, permission)][model.resource_name]
-    condition = store.grant_exists_expression(
-        model, codenames, identity.user_id, _group_principals(identity)
-    )
+    condition = store.grant_exists_expression(model, codenames, list(identity.principals))
     if condition is None:
         return queryset.none()
     return queryset.filter(condition)
@@ -251,15 +242,10 @@ def set_group_members(group_principal: str, members: Iterable[str]) -> None:
     store.set_group_members(group_principal, members)
 
 
-def forget_groups(
-    uri_prefixes: Iterable[str] = (), uris: Iterable[str] | models.QuerySet = ()
-) -> None:
-    """Delete groups by URI (a list, or a one-column queryset of URIs) and every group under
-    the URI prefixes: members lose the principal and every grant to it disappears."""
-    condition = Q(name__in=uris if isinstance(uris, models.QuerySet) else list(uris))
-    for prefix in uri_prefixes:
-        condition |= Q(name__startswith=prefix)
-    store.forget_groups(condition)
+def forget_groups(uris: Iterable[str] | models.QuerySet) -> None:
+    """Delete groups by URI (a list, or a one-column queryset of URIs): members lose the
+    principal and every grant to it disappears."""
+    store.forget_groups(uris)
 
 
 def groups_having_members(principals: Iterable[str]) -> list[str]:
@@ -268,13 +254,13 @@ def groups_having_members(principals: Iterable[str]) -> list[str]:
 
 
 def revoke_users(user_ids: Iterable[str]) -> None:
-    """Remove every grant and membership of these user ids (deleted accounts)."""
+    """Remove every grant and membership of these user ids (deleted accounts and site users)."""
     store.revoke_users(user_ids)
 
 
 def forget_everything(models_with_acls: Iterable[type[models.Model]]) -> None:
-    """Erase every ACL on objects of these types and every principal the engine created (the
-    flush endpoint); a host site's own users and permissions are kept."""
+    """Erase every ACL on objects of these types and every group membership (the flush
+    endpoint); a host site's own users and permissions are kept."""
     store.forget_everything(models_with_acls)
 
 
@@ -282,7 +268,7 @@ def grants_query(identity: Identity, model: type[models.Model]) -> tuple[str, li
     """SQL (and its parameters) selecting `(object_pk, codename)` of every ACL entry, on
     objects of `model`, that names one of the caller's principals: a subquery that the
     `/permissions` listing joins with the object tables."""
-    return store.granted_acls_sql(model, identity.user_id, _group_principals(identity))
+    return store.granted_acls_sql(model, list(identity.principals))
 
 
 def acl_entry_count() -> int:

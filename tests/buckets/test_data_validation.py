@@ -60,7 +60,7 @@ def test_invalid_members(api, shop, members, message, name, method):
 
 
 def test_member_too_long(api, shop):
-    response = api.put(GROUP, {"data": {"members": ["x" * 151]}})
+    response = api.put(GROUP, {"data": {"members": ["x" * 301]}})
     assert response.status == 400
     assert response.json["details"][0]["name"] == "data.members.0"
 

@@ -2,11 +2,9 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, AnonymousUser
-from django.db import models
+from django.contrib.auth.models import AnonymousUser
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
-from django.test.utils import isolate_apps
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
@@ -83,37 +81,6 @@ def test_a_site_authentication_class_gives_site_principals(site_user, kinto_sett
     assert authenticate(request_for("GET", AnonymousUser())) is None
 
 
-@isolate_apps("kinto_django.permissions")
-def test_user_models_that_cannot_hold_principals_are_refused_at_start():
-    """A required field without default, or a second unique field, would refuse the rows
-    that stand for the API's principals: the system check names them."""
-    from kinto_django.permissions.checks import fields_principals_cannot_fill
-
-    class Member(AbstractUser):
-        class Meta:
-            app_label = "kinto_permissions"
-
-        display_name = models.CharField(max_length=50, blank=True)
-        newsletter = models.BooleanField(default=False)
-        nickname = models.CharField(max_length=50, null=True)
-
-    class StrictMember(AbstractUser):
-        class Meta:
-            app_label = "kinto_permissions"
-
-        birth_date = models.DateField()
-        phone = models.CharField(max_length=20, unique=True, default="")
-
-    assert fields_principals_cannot_fill(Member) == []
-    assert fields_principals_cannot_fill(StrictMember) == ["birth_date", "phone"]
-
-
-def test_the_projects_user_models_hold_principals():
-    from django.core.checks import run_checks
-
-    assert [m for m in run_checks() if m.id == "kinto_permissions.E002"] == []
-
-
 def test_a_batch_runs_as_the_logged_in_user_under_a_wsgi_server(site_user, kinto_settings):
     """As under runserver: the batch and each of its sub-requests are the site user's, with
     the site's CSRF token (a batch is a POST)."""
@@ -150,16 +117,75 @@ def test_basic_auth_with_the_sites_own_passwords_through_drf(api, site_user, kin
     assert "user" not in api.get("/", user=("alice", "wrong")).json
 
 
-def test_a_grant_that_cannot_be_stored_fails_the_write(api, monkeypatch):
-    """A site's user model may skip a principal's row without an error (another unique field:
-    `email=''` taken already). The write that grants it fails and changes nothing, instead of
-    answering 200 with a grant that is not there."""
+SITE_BASIC = "rest_framework.authentication.BasicAuthentication"
+
+
+def test_principals_are_never_rows_of_the_sites_tables(api, site_user):
+    """Sharing with any number of principals, and groups of any members, add no user and no
+    group to the site: a user model with a unique e-mail or a required field cannot refuse a
+    grant, and the site's `User.objects` counts only its users."""
+    from django.contrib.auth.models import Group
+
     factories.collection(api)
-    before = api.get("/buckets/shop/collections/orders").json["permissions"]
-    User = get_user_model()
-    monkeypatch.setattr(User.objects, "bulk_create", lambda *args, **kwargs: [])
-    response = api.patch(
-        "/buckets/shop/collections/orders", {"permissions": {"read": ["account:nobody-yet"]}}
+    readers = [f"account:reader{i}" for i in range(20)] + ["django:bob", "system.Authenticated"]
+    api.patch("/buckets/shop/collections/orders", {"permissions": {"read": readers}})
+    factories.group(api, "staff", members=["account:ana", "django:bob", "bare-name"])
+    acls = api.get("/buckets/shop/collections/orders").json["permissions"]
+    assert acls["read"] == sorted(readers)
+    members = api.get("/buckets/shop/groups/staff").json["data"]["members"]
+    assert members == ["account:ana", "django:bob", "bare-name"]
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["alice"]
+    assert not Group.objects.exists()
+
+
+def shared_with_site_user(api, name):
+    """A collection that `django:<name>` reads, a group listing it, and its history entries."""
+    factories.collection(api, permissions={"read": [f"django:{name}"]})
+    factories.group(api, "staff", members=[f"django:{name}", "account:ana"])
+    factories.collection(
+        api, collection_id="invoices", permissions={"read": ["/buckets/shop/groups/staff"]}
     )
-    assert response.status == 500
-    assert api.get("/buckets/shop/collections/orders").json["permissions"] == before
+
+
+def test_a_deleted_site_user_leaves_every_acl_and_group(api, kinto_settings):
+    kinto_settings(auth_policies=f"{SITE_BASIC} basicauth")
+    User = get_user_model()
+    bob = User.objects.create_user("bob", password="pw")
+    shared_with_site_user(api, "bob")
+    assert api.get("/buckets/shop/collections/invoices", user=("bob", "pw")).status == 200
+    before = api.get("/buckets/shop/groups/staff").json["data"]["last_modified"]
+
+    bob.delete()
+
+    orders = api.get("/buckets/shop/collections/orders").json["permissions"]
+    assert "django:bob" not in orders.get("read", [])
+    staff = api.get("/buckets/shop/groups/staff").json["data"]
+    assert staff["members"] == ["account:ana"]
+    assert staff["last_modified"] > before  # written like any change: syncing clients see it
+    # A new site user of the same name starts with nothing.
+    User.objects.create_user("bob", password="new")
+    for path in ("orders", "invoices"):
+        response = api.get(f"/buckets/shop/collections/{path}", user=("bob", "new"))
+        assert response.status == 403, path
+
+
+def test_a_renamed_site_user_leaves_the_grants_of_its_former_name(api, kinto_settings):
+    kinto_settings(auth_policies=f"{SITE_BASIC} basicauth")
+    User = get_user_model()
+    bob = User.objects.create_user("bob", password="pw")
+    shared_with_site_user(api, "bob")
+    bob.username = "robert"
+    bob.save()
+    assert "django:bob" not in api.get("/buckets/shop/collections/orders").json["permissions"].get(
+        "read", []
+    )
+    assert api.get("/buckets/shop/groups/staff").json["data"]["members"] == ["account:ana"]
+    User.objects.create_user("bob", password="new")
+    assert api.get("/buckets/shop/collections/invoices", user=("bob", "new")).status == 403
+    # Saving other fields (a login's `last_login`) changes nothing and looks nothing up.
+    api.patch("/buckets/shop/collections/orders", {"permissions": {"read": ["django:robert"]}})
+    bob.first_name = "Robert"
+    bob.save(update_fields=["first_name"])
+    bob.save()
+    robert = api.get("/buckets/shop/collections/orders", user=("robert", "pw"))
+    assert robert.status == 200

@@ -14,17 +14,11 @@ import datetime
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html
-from guardian.admin import (
-    AdminGroupObjectPermissionsForm,
-    AdminUserObjectPermissionsForm,
-    GuardedModelAdmin,
-)
 
 from kinto_django.core import actions, chain
 from kinto_django.core.admin.filters import TombstoneFilter, ancestor_filters, descendants
@@ -99,11 +93,11 @@ class ResourceListing:
         return ["object_id", *parent, "last_modified", "modified", "deleted", "data_display"]
 
 
-class ResourceAdmin(ResourceListing, GuardedModelAdmin):
+class ResourceAdmin(ResourceListing, admin.ModelAdmin):
     """Buckets, collections, groups, records, accounts: written only through the actions.
 
-    Tombstones are shown read-only. Guardian's "Object permissions" pages are kept, and
-    routed through `update_object` as well (its users and groups are the Kinto principals).
+    Tombstones are shown read-only. ACLs are edited in the `permissions` field, as JSON, and
+    saved by the same action as the data.
     """
 
     form = ResourceForm
@@ -232,59 +226,6 @@ class ResourceAdmin(ResourceListing, GuardedModelAdmin):
                 counts[str(child._meta.verbose_name_plural)] = count
         needed = set() if self.has_delete_permission(request) else {self.model._meta.verbose_name}
         return [str(obj) for obj in objs], counts, needed, []
-
-    # --- guardian's "Object permissions" pages ---------------------------------------------
-
-    def get_obj_perms_manage_user_form(self, request: HttpRequest) -> type[forms.Form]:
-        return guarded_form(AdminUserObjectPermissionsForm, self, request, "user")
-
-    def get_obj_perms_manage_group_form(self, request: HttpRequest) -> type[forms.Form]:
-        return guarded_form(AdminGroupObjectPermissionsForm, self, request, "group")
-
-
-def guarded_form(
-    base: type[forms.Form], model_admin: ResourceAdmin, request: HttpRequest, holder: str
-) -> type[forms.Form]:
-    """Guardian's per-principal form, offering the type's ACL names only and saving through
-    `update_object` (new timestamp, event), like a PATCH of `permissions`."""
-
-    class ActionPermissionsForm(base):
-        def get_obj_perms_field_choices(self) -> list[tuple[str, str]]:
-            return [(name, name) for name in self.obj.acl_names]
-
-        def clean(self) -> dict[str, Any]:
-            cleaned = super().clean()
-            if self.errors:
-                return cleaned
-            principal_model = getattr(self, holder)
-            principal = (
-                principal_model.get_username() if holder == "user" else principal_model.name
-            )
-            wanted = set(cleaned.get(self.get_obj_perms_field_name()) or ())
-            obj = self.obj
-
-            def update(ctx: ActionContext) -> None:
-                row = locked_row(type(obj), obj.pk)
-                if row is None:
-                    # Guardian's pages show the errors of fields only.
-                    raise ValidationError({"permissions": "Deleted objects keep no permissions."})
-                current = permissions.object_permissions(row)
-                acls, changed = {}, []
-                for name in row.acl_names:
-                    before = set(current.get(name, ()))
-                    after = before | {principal} if name in wanted else before - {principal}
-                    if after != before:
-                        acls[name], changed = sorted(after), [*changed, name]
-                if changed:
-                    actions.update_object(ctx, row, None, acls, changed)
-
-            run_write(request, type(obj), obj.parent, update)
-            return cleaned
-
-        def save_obj_perms(self) -> None:
-            """Saved by `clean` already."""
-
-    return ActionPermissionsForm
 
 
 class ReadOnlyAdmin:

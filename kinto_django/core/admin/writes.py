@@ -17,13 +17,14 @@ from kinto_django.core.models import ResourceModel
 from kinto_django.core.validation import check_principal
 from kinto_django.errors import KintoError
 from kinto_django.permissions import service as permissions
+from kinto_django.permissions.authentication import site_user_id
 
 T = TypeVar("T")
 
 
 def admin_identity(request: HttpRequest) -> permissions.Identity:
     """The staff user as a Kinto principal, with its groups: `django:<username>`."""
-    return permissions.identity_for_user_id(f"django:{request.user.get_username()}")
+    return permissions.identity_for_user_id(site_user_id(request.user.get_username()))
 
 
 def run_write(

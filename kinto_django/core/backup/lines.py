@@ -18,10 +18,9 @@ from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
 from kinto_django.core.backup.kinds import FORMAT, VERSION, Kind, ancestry
 from kinto_django.core.models import ListTimestamp, ResourceModel
+from kinto_django.permissions.identity import MAX_PRINCIPAL_LENGTH
 
 MAX_TIMESTAMP = 2**63 - 1
-# Principals become Django user and group names (at most 150 characters).
-MAX_PRINCIPAL_LENGTH = 150
 SCOPE_NAME_LENGTH = ListTimestamp._meta.get_field("resource_name").max_length
 # Far above any request limit (`max_json_depth`): only what cannot be stored is refused.
 MAX_DATA_DEPTH = 500

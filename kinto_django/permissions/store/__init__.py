@@ -1,9 +1,8 @@
-"""ACL persistence on django-guardian's generic object-permission tables.
+"""ACL and membership persistence, on this app's own tables (`kinto_django.permissions.models`).
 
-Principals map onto Django's own models so that the Django admin and a host site's users see
-the same ACLs: a user id (`account:ana`, `basicauth:…`, any other string) is a `User` whose
-username is that string; `system.*` principals and group URIs are `Group`s. Only this package
-touches the guardian, user and group tables; the service reaches it through the names below.
+A principal is its string: a user id (`account:ana`, `django:bob`, `basicauth:…`), a `system.*`
+principal or a group URI. Nothing is stored in a host site's user or group tables. Only this
+package touches the tables; the service reaches it through the names below.
 """
 
 from __future__ import annotations
@@ -34,24 +33,13 @@ from kinto_django.permissions.store.groups import (
     set_group_members,
     set_members_of_groups,
 )
-from kinto_django.permissions.store.rows import (
-    clear_caches,
-    content_type_id,
-    ensure_principals,
-    is_group_principal,
-    is_user_principal,
-    permission_codenames,
-    permission_ids,
-    username_field,
-)
+from kinto_django.permissions.store.rows import clear_caches, permission_codenames
 
 __all__ = [
     "add_principal",
     "any_grant",
     "clear_caches",
-    "content_type_id",
     "count_acl_entries",
-    "ensure_principals",
     "forget_everything",
     "forget_groups",
     "grant_and_acls",
@@ -60,10 +48,7 @@ __all__ = [
     "group_principals_of",
     "group_principals_of_many",
     "groups_having_members",
-    "is_group_principal",
-    "is_user_principal",
     "permission_codenames",
-    "permission_ids",
     "purge_acls",
     "read_acls",
     "read_acls_by_pk",
@@ -71,7 +56,6 @@ __all__ = [
     "revoke_users",
     "set_group_members",
     "set_members_of_groups",
-    "username_field",
     "write_acls",
     "write_acls_by_pk",
 ]

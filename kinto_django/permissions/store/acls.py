@@ -9,32 +9,26 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import CharField
 from django.db.models.functions import Cast
-from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from kinto_django.permissions.models import Grant
 from kinto_django.permissions.store.rows import (
-    _tables,
+    any_of,
     content_type_id,
-    ensure_principals,
+    grant_table,
     permission_codenames,
     permission_ids,
 )
 
 
 def read_acls(model: type[models.Model], pk: int) -> dict[str, list[str]]:
-    """All ACLs of one object: ACL name → sorted principals (one hand-written query)."""
+    """All ACLs of one object: ACL name → sorted principals (one query)."""
     names = permission_codenames(model)
-    t = _tables()
-    sql = (
-        f"SELECT p.permission_id, u.{t['username']} FROM {t['uop']} p "
-        f"JOIN {t['user']} u ON u.{t['user_pk']} = p.user_id "
-        f"WHERE p.content_type_id = %s AND p.object_pk = %s "
-        f"UNION ALL SELECT p.permission_id, g.name FROM {t['gop']} p "
-        f"JOIN {t['group']} g ON g.id = p.group_id "
-        f"WHERE p.content_type_id = %s AND p.object_pk = %s"
-    )
-    ct = content_type_id(model)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ct, str(pk), ct, str(pk)])
+        cursor.execute(
+            f"SELECT permission_id, principal FROM {grant_table()} "
+            "WHERE content_type_id = %s AND object_pk = %s",
+            [content_type_id(model), str(pk)],
+        )
         rows = cursor.fetchall()
     acls: dict[str, list[str]] = {}
     for permission_id, principal in rows:
@@ -51,20 +45,16 @@ def read_acls_of_many(
     an event's readers at once instead of once per subscriber)."""
     if not objects:
         return {}
-    t = _tables()
     keys: dict[tuple[int, str], tuple[type[models.Model], int]] = {
         (content_type_id(model), str(pk)): (model, pk) for model, pk in objects
     }
-    where = " OR ".join(["(p.content_type_id = %s AND p.object_pk = %s)"] * len(keys))
-    key_params = [value for key in keys for value in key]
-    sql = (
-        f"SELECT p.content_type_id, p.object_pk, p.permission_id, u.{t['username']} "
-        f"FROM {t['uop']} p JOIN {t['user']} u ON u.{t['user_pk']} = p.user_id WHERE {where} "
-        f"UNION ALL SELECT p.content_type_id, p.object_pk, p.permission_id, g.name "
-        f"FROM {t['gop']} p JOIN {t['group']} g ON g.id = p.group_id WHERE {where}"
-    )
+    where = " OR ".join(["(content_type_id = %s AND object_pk = %s)"] * len(keys))
     with connection.cursor() as cursor:
-        cursor.execute(sql, key_params + key_params)
+        cursor.execute(
+            "SELECT content_type_id, object_pk, permission_id, principal "
+            f"FROM {grant_table()} WHERE {where}",
+            [value for key in keys for value in key],
+        )
         rows = cursor.fetchall()
     names = {model: permission_codenames(model) for model, _ in objects}
     result: dict[tuple[type[models.Model], int], dict[str, list[str]]] = {
@@ -91,83 +81,46 @@ def write_acls(
     """
     replace = list(replace)
     ct = content_type_id(model)
+    perm_ids = permission_ids(model, replace)
     if replace and not fresh:
-        scope = {"content_type_id": ct, "object_pk": str(pk), "permission__codename__in": replace}
-        UserObjectPermission.objects.filter(**scope).delete()
-        GroupObjectPermission.objects.filter(**scope).delete()
-    wanted = {name: set(acls.get(name) or ()) for name in replace}
-    everyone = set().union(*wanted.values()) if wanted else set()
-    if not everyone:
-        return
-    users, groups = ensure_principals(everyone)
-    perm_ids = permission_ids(model, [name for name, principals in wanted.items() if principals])
-    user_rows, group_rows = [], []
-    for name, principals in wanted.items():
-        for principal in principals:
-            if principal in users:
-                user_rows.append(
-                    UserObjectPermission(
-                        user_id=users[principal],
-                        permission_id=perm_ids[name],
-                        content_type_id=ct,
-                        object_pk=str(pk),
-                    )
-                )
-            elif principal in groups:
-                group_rows.append(
-                    GroupObjectPermission(
-                        group_id=groups[principal],
-                        permission_id=perm_ids[name],
-                        content_type_id=ct,
-                        object_pk=str(pk),
-                    )
-                )
-    if user_rows:
-        UserObjectPermission.objects.bulk_create(user_rows, ignore_conflicts=True)
-    if group_rows:
-        GroupObjectPermission.objects.bulk_create(group_rows, ignore_conflicts=True)
+        Grant.objects.filter(
+            content_type_id=ct, object_pk=str(pk), permission_id__in=perm_ids.values()
+        )._raw_delete(Grant.objects.db)
+    rows = [
+        Grant(content_type_id=ct, object_pk=str(pk), permission_id=perm_ids[name], principal=p)
+        for name in replace
+        for p in sorted(set(acls.get(name) or ()))
+    ]
+    if rows:
+        Grant.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def add_principal(model: type[models.Model], pk: int, codename: str, principal: str) -> None:
     """Grant one ACL to one principal, keeping the others."""
-    users, groups = ensure_principals([principal])
-    perm_id = permission_ids(model, [codename])[codename]
-    common = {
-        "permission_id": perm_id,
-        "content_type_id": content_type_id(model),
-        "object_pk": str(pk),
-    }
-    if principal in users:
-        UserObjectPermission.objects.bulk_create(
-            [UserObjectPermission(user_id=users[principal], **common)], ignore_conflicts=True
-        )
-    else:
-        GroupObjectPermission.objects.bulk_create(
-            [GroupObjectPermission(group_id=groups[principal], **common)], ignore_conflicts=True
-        )
+    Grant.objects.bulk_create(
+        [
+            Grant(
+                content_type_id=content_type_id(model),
+                object_pk=str(pk),
+                permission_id=permission_ids(model, [codename])[codename],
+                principal=principal,
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def purge_acls(model: type[models.Model], queryset: models.QuerySet) -> None:
     """Delete every ACL of the objects in `queryset` (objects being deleted or purged)."""
-    ct = content_type_id(model)
     keys = queryset.annotate(acl_key=Cast("pk", CharField())).values("acl_key")
-    for acl_model in (UserObjectPermission, GroupObjectPermission):
-        acl_model.objects.filter(content_type_id=ct, object_pk__in=keys)._raw_delete(
-            acl_model.objects.db
-        )
+    Grant.objects.filter(content_type_id=content_type_id(model), object_pk__in=keys)._raw_delete(
+        Grant.objects.db
+    )
 
 
 def count_acl_entries() -> int:
-    """How many ACL entries are stored (user and group grants together)."""
-    return UserObjectPermission.objects.count() + GroupObjectPermission.objects.count()
-
-
-def _keys_param(keys: list[str], vendor: str) -> tuple[str, Any]:
-    """A condition on `p.object_pk` matching any of `keys`, with one bound parameter however
-    many there are (SQLite binds a limited number of parameters)."""
-    if vendor == "postgresql":
-        return "p.object_pk = ANY(%s)", keys
-    return "p.object_pk IN (SELECT value FROM json_each(%s))", json.dumps(keys)
+    """How many ACL entries are stored."""
+    return Grant.objects.count()
 
 
 def read_acls_by_pk(
@@ -181,19 +134,13 @@ def read_acls_by_pk(
     if not keys:
         return {}
     names = permission_codenames(model)
-    t = _tables()
-    ct = content_type_id(model)
-    condition, keys_param = _keys_param(keys, db.vendor)
-    sql = (
-        f"SELECT p.object_pk, p.permission_id, u.{t['username']} FROM {t['uop']} p "
-        f"JOIN {t['user']} u ON u.{t['user_pk']} = p.user_id "
-        f"WHERE p.content_type_id = %s AND {condition} "
-        f"UNION ALL SELECT p.object_pk, p.permission_id, g.name FROM {t['gop']} p "
-        f"JOIN {t['group']} g ON g.id = p.group_id "
-        f"WHERE p.content_type_id = %s AND {condition}"
-    )
+    condition, keys_param = any_of("object_pk", keys, db.vendor)
     with db.cursor() as cursor:
-        cursor.execute(sql, [ct, keys_param, ct, keys_param])
+        cursor.execute(
+            f"SELECT object_pk, permission_id, principal FROM {grant_table()} "
+            f"WHERE content_type_id = %s AND {condition}",
+            [content_type_id(model), keys_param],
+        )
         rows = cursor.fetchall()
     acls: dict[int, dict[str, list[str]]] = {}
     for object_pk, permission_id, principal in rows:
@@ -216,14 +163,12 @@ def write_acls_by_pk(
     ct = content_type_id(model)
     replaced = [str(pk) for pk in replace]
     if replaced:
-        condition, keys_param = _keys_param(replaced, connection.vendor)
+        condition, keys_param = any_of("object_pk", replaced)
         with connection.cursor() as cursor:
-            for table in (UserObjectPermission, GroupObjectPermission):
-                cursor.execute(
-                    f"DELETE FROM {table._meta.db_table} AS p "
-                    f"WHERE p.content_type_id = %s AND {condition}",
-                    [ct, keys_param],
-                )
+            cursor.execute(
+                f"DELETE FROM {grant_table()} WHERE content_type_id = %s AND {condition}",
+                [ct, keys_param],
+            )
     wanted = {
         (pk, name, principal)
         for pk, entries in acls.items()
@@ -232,41 +177,19 @@ def write_acls_by_pk(
     }
     if not wanted:
         return
-    users, groups = ensure_principals({principal for _, _, principal in wanted})
     perm_ids = permission_ids(model, {name for _, name, _ in wanted})
-    user_rows = sorted(
-        (str(pk), perm_ids[name], users[principal])
-        for pk, name, principal in wanted
-        if principal in users
-    )
-    group_rows = sorted(
-        (str(pk), perm_ids[name], groups[principal])
-        for pk, name, principal in wanted
-        if principal in groups
-    )
-    for table, owner, rows in (
-        (UserObjectPermission, "user_id", user_rows),
-        (GroupObjectPermission, "group_id", group_rows),
-    ):
-        if rows:
-            _insert_acl_rows(table._meta.db_table, owner, ct, rows)
-
-
-def _insert_acl_rows(
-    table: str, owner_column: str, ct: int, rows: list[tuple[str, int, int]]
-) -> None:
-    """One INSERT of `(object_pk, permission_id, owner_id)` rows of one content type."""
-    columns = f"{table} (content_type_id, object_pk, permission_id, {owner_column})"
+    rows = sorted((str(pk), perm_ids[name], principal) for pk, name, principal in wanted)
+    columns = f"{grant_table()} (content_type_id, object_pk, permission_id, principal)"
     if connection.vendor == "postgresql":
         sql = (
-            f"INSERT INTO {columns} SELECT %s, r.pk, r.perm, r.owner FROM "
-            f"unnest(%s::text[], %s::int[], %s::int[]) AS r(pk, perm, owner)"
+            f"INSERT INTO {columns} SELECT %s, r.pk, r.perm, r.principal FROM "
+            "unnest(%s::text[], %s::int[], %s::text[]) AS r(pk, perm, principal)"
         )
-        params: list[Any] = [ct, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]]
+        params: list[Any] = [ct, *(list(column) for column in zip(*rows, strict=True))]
     else:
         sql = (
             f"INSERT INTO {columns} SELECT %s, json_extract(value, '$[0]'), "
-            f"json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(%s)"
+            "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(%s)"
         )
         params = [ct, json.dumps(rows)]
     with connection.cursor() as cursor:

@@ -95,22 +95,16 @@ def test_record_list_costs_the_same_for_many_records(staff, api, django_assert_m
     assert len(page.context["cl"].result_list) == 30
 
 
-def test_principal_users_are_read_only_on_djangos_users_page(staff, api):
-    """Users standing for Kinto user ids change through the Kinto objects; site users do not."""
-    factories.bucket(api)  # makes the writer's principal user
+def test_a_site_user_deleted_in_the_admin_loses_its_grants(staff, api):
+    """The API's principals are not rows of the user table: the users page lists the site's
+    users only, and deleting one there takes its grants away."""
     User = get_user_model()
-    principal = User.objects.get(username__startswith="basicauth:")
-    site_user = User.objects.create_user("bob", password="pw")
-    change = "/admin/auth/user/{}/change/"
-    page = staff.get(change.format(principal.pk))
-    assert page.status_code == 200 and page.context["has_change_permission"] is False
-    refused = staff.post(change.format(principal.pk), {"username": "basicauth:other"})
-    assert refused.status_code == 403
-    assert (
-        staff.post(f"/admin/auth/user/{principal.pk}/delete/", {"post": "yes"}).status_code == 403
-    )
-    assert User.objects.filter(pk=principal.pk, username=principal.username).exists()
-    assert staff.get(change.format(site_user.pk)).context["has_change_permission"] is True
+    bob = User.objects.create_user("bob", password="pw")
+    factories.collection(api, permissions={"read": ["django:bob"]})
+    assert sorted(User.objects.values_list("username", flat=True)) == ["bob", "staff"]
+    assert staff.post(f"/admin/auth/user/{bob.pk}/delete/", {"post": "yes"}).status_code == 302
+    acls = api.get("/buckets/shop/collections/orders").json["permissions"]
+    assert "django:bob" not in acls.get("read", [])
 
 
 def test_admin_pages_refuse_to_be_framed(staff):

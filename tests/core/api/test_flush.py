@@ -1,13 +1,15 @@
-"""`POST /__flush__` (spec/07): erases every object, ACL, engine principal and cached value."""
+"""`POST /__flush__` (spec/07): erases every object, ACL, membership and cached value."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from guardian.models import GroupObjectPermission, UserObjectPermission
+from guardian.models import UserObjectPermission
+from guardian.shortcuts import assign_perm
 
 from kinto_django.core.signals import server_flushed
+from kinto_django.permissions.models import Grant, Membership
 from tests import factories
 from tests.conftest import Api
 from tests.core.test_settings import PRODUCTION, import_settings
@@ -124,16 +126,22 @@ def test_list_timestamps_start_again(flushable):
     assert int(response.headers["ETag"].strip('"')) < future
 
 
-def test_keeps_a_host_sites_own_users(flushable):
+def test_keeps_a_host_sites_own_users_groups_and_permissions(flushable):
+    """Only the API's tables are erased: the site's users (even without a password, as
+    single sign-on users have), groups and guardian permissions stay."""
     User = get_user_model()
-    User.objects.create_user("host-admin", password="real-password")
+    admin = User.objects.create_user("host-admin", password="real-password")
+    User.objects.create(username="sso-user", password="")
+    editors = Group.objects.create(name="editors")
+    site_grant = assign_perm("auth.change_group", admin, editors)
     populate(flushable)
-    assert User.objects.filter(password="").exists()
+    assert Grant.objects.exists() and Membership.objects.exists()
     assert flush(flushable).status == 202
-    assert list(User.objects.values_list("username", flat=True)) == ["host-admin"]
-    assert not Group.objects.exists()
-    assert not UserObjectPermission.objects.exists()
-    assert not GroupObjectPermission.objects.exists()
+    assert sorted(User.objects.values_list("username", flat=True)) == ["host-admin", "sso-user"]
+    assert list(Group.objects.values_list("name", flat=True)) == ["editors"]
+    assert list(UserObjectPermission.objects.all()) == [site_grant]
+    assert not Grant.objects.exists()
+    assert not Membership.objects.exists()
 
 
 def test_sends_server_flushed_after_commit(flushable, django_capture_on_commit_callbacks):
@@ -174,15 +182,3 @@ def test_production_refuses_the_flush_plugin_in_includes(tmp_path):
     assert result.returncode != 0
     assert "Refusing to start in production mode" in result.stderr
     assert "erase all data" in result.stderr
-
-
-def test_a_host_sites_own_users_stay_even_without_a_password(flushable):
-    """Users of a site that signs them in elsewhere (single sign-on) may have an empty
-    password, as the rows standing for the API's user ids have: only the latter go."""
-    User = get_user_model()
-    User.objects.create(username="sso-user", password="")
-    factories.collection(flushable, permissions={"read": ["account:ana"]})
-    assert User.objects.filter(username="account:ana").exists()
-    assert flush(flushable).status == 202
-    assert User.objects.filter(username="sso-user").exists()
-    assert not User.objects.filter(username="account:ana").exists()

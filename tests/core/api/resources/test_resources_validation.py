@@ -89,7 +89,7 @@ def test_body_not_an_object(api, kind: Kind, raw):
 
 
 def test_principal_too_long(api, kind: Kind):
-    response = api.post(kind.plural, {"permissions": {"read": ["x" * 151]}})
+    response = api.post(kind.plural, {"permissions": {"read": ["x" * 301]}})
     assert response.status == 400
     assert response.json["details"][0]["name"] == "permissions.read.0"
 
