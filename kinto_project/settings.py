@@ -140,11 +140,7 @@ WHITENOISE_USE_FINDERS = True
 # Admin sessions: cookies only over HTTPS in production.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
-]
-# Kinto principals are not Django users; guardian must not create its anonymous user.
+# django-guardian is here for its permission models: no anonymous user row, no patching.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
 

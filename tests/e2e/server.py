@@ -112,15 +112,17 @@ class PostgresDatabase:
 _TEMPLATES: dict[tuple[str, str, str], str] = {}
 
 
-def manage_command(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
+def manage_command(env: dict[str, str], *args: str) -> str:
+    """Run a `manage.py` command; its standard output."""
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
+        text=True,
         timeout=120,
-    )
+    ).stdout
 
 
 def migrated_template(
@@ -220,8 +222,8 @@ class ServerProcess:
         env["KINTO_THREADS"] = str(self.threads)
         return env
 
-    def manage(self, *args: str) -> None:
-        manage_command(self.environ(), *args)
+    def manage(self, *args: str) -> str:
+        return manage_command(self.environ(), *args)
 
     def start(self) -> None:
         if self.database is not None:

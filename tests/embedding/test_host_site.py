@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import websockets
-from kinto_http import Client, KintoException
+from kinto_http import BearerTokenAuth, Client, KintoException
 
 from tests.e2e.server import REDIS_URL, ROOT, ServerProcess, redis_available
 
@@ -50,14 +50,39 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-@pytest.fixture(scope="module")
-def site_users(site: ServerProcess) -> None:
-    """Two users of the site itself, created the way its operators would."""
+SITE_USERS = ("alice", "carol")
+
+
+def create_site_user(site: ServerProcess, name: str) -> str:
+    """A user of the site itself, made as its operators would (the e-mail and the date its
+    user model requires); the key of its DRF token."""
     script = (
-        "from django.contrib.auth import get_user_model; User = get_user_model(); "
-        "[User.objects.create_user(name, password='site-pw') for name in ('alice', 'carol')]"
+        "import datetime; from django.contrib.auth import get_user_model; "
+        "from rest_framework.authtoken.models import Token; "
+        f"user = get_user_model().objects.create_user({name!r}, email='{name}@example.com', "
+        "password='site-pw', member_since=datetime.date(2026, 1, 1)); "
+        "print(Token.objects.create(user=user).key)"
     )
-    site.manage("shell", "-c", script)
+    return site.manage("shell", "--no-imports", "-c", script).strip()
+
+
+def delete_site_user(site: ServerProcess, name: str) -> None:
+    script = (
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.get(username={name!r}).delete()"
+    )
+    site.manage("shell", "--no-imports", "-c", script)
+
+
+@pytest.fixture(scope="module")
+def site_users(site: ServerProcess) -> dict[str, str]:
+    """The site's users and their API tokens."""
+    return {name: create_site_user(site, name) for name in SITE_USERS}
+
+
+def token_client(site: ServerProcess, key: str) -> Client:
+    """A script or app of the site's, with the site's own DRF token."""
+    return Client(server_url=site.url, auth=BearerTokenAuth(key, type="Token"))
 
 
 class SessionAuth(requests.auth.AuthBase):
@@ -75,8 +100,9 @@ class SessionAuth(requests.auth.AuthBase):
         return request
 
 
-def site_login(site: ServerProcess, username: str) -> requests.Session:
-    """Sign in through the site's own login form, as a person would."""
+def site_login(site: ServerProcess, username: str, login: str | None = None) -> requests.Session:
+    """Sign in through the site's own login form, as a person would (with `login`, an
+    e-mail address for instance, instead of the username)."""
     browser = requests.Session()
     base = f"http://127.0.0.1:{site.port}"
     form = browser.get(f"{base}/accounts/login/", timeout=TIMEOUT)
@@ -84,7 +110,11 @@ def site_login(site: ServerProcess, username: str) -> requests.Session:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
     signed_in = browser.post(
         f"{base}/accounts/login/",
-        data={"username": username, "password": "site-pw", "csrfmiddlewaretoken": token},
+        data={
+            "username": login or username,
+            "password": "site-pw",
+            "csrfmiddlewaretoken": token,
+        },
         headers={"Referer": f"{base}/accounts/login/"},
         timeout=TIMEOUT,
     )
@@ -304,3 +334,78 @@ def test_a_batch_runs_as_the_sites_logged_in_user(site, site_users):
     (page,) = response.json()["responses"]
     assert page["status"] == 200
     assert page["headers"]["Next-Page"].startswith(f"http://127.0.0.1:{site.port}{PREFIX}/")
+
+
+def test_site_users_signed_in_by_e_mail_and_with_tokens_are_the_same_principal(site, site_users):
+    """However the site authenticates its user (its login form with the e-mail address, its
+    DRF token), the API sees the one principal `django:<username>`."""
+    browser = site_login(site, "carol", login="carol@example.com")
+    by_session = Client(server_url=site.url, auth=SessionAuth(browser.cookies))
+    assert by_session.server_info()["user"]["id"] == "django:carol"
+    assert token_client(site, site_users["carol"]).server_info()["user"]["id"] == "django:carol"
+    # A wrong token is nobody (anonymous), as any failed credentials.
+    assert "user" not in token_client(site, "0" * 40).server_info()
+
+
+def test_a_token_client_batches_and_shares_with_other_site_users(site, site_users):
+    carol = token_client(site, site_users["carol"])
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    with carol.batch() as batch:
+        batch.create_bucket(id=bucket)
+        batch.create_collection(id="notes", bucket=bucket, permissions={"read": ["django:alice"]})
+        for number in range(3):
+            batch.create_record(data={"n": number}, bucket=bucket, collection="notes")
+    assert len(batch.results()) == 5
+    assert carol.get_bucket(id=bucket)["permissions"]["write"] == ["django:carol"]
+    alice = session_client(site, "alice")
+    records = alice.get_records(bucket=bucket, collection="notes")
+    assert sorted(record["n"] for record in records) == [0, 1, 2]
+
+
+def test_a_deleted_site_user_is_forgotten_and_a_new_one_of_the_name_inherits_nothing(
+    site, site_users
+):
+    name = f"dora{uuid.uuid4().hex[:6]}"
+    dora = token_client(site, create_site_user(site, name))
+    alice = session_client(site, "alice")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    alice.create_bucket(id=bucket)
+    alice.create_group(id="team", bucket=bucket, data={"members": [f"django:{name}"]})
+    alice.create_collection(id="shared", bucket=bucket, permissions={"read": [f"django:{name}"]})
+    alice.create_collection(
+        id="team-notes", bucket=bucket, permissions={"read": [f"/buckets/{bucket}/groups/team"]}
+    )
+    for collection in ("shared", "team-notes"):
+        assert dora.get_records(bucket=bucket, collection=collection) == []
+
+    delete_site_user(site, name)
+    assert alice.get_group(id="team", bucket=bucket)["data"]["members"] == []
+    acls = alice.get_collection(id="shared", bucket=bucket)["permissions"]
+    assert f"django:{name}" not in acls.get("read", [])
+
+    newcomer = token_client(site, create_site_user(site, name))
+    for collection in ("shared", "team-notes"):
+        with pytest.raises(KintoException) as refused:
+            newcomer.get_records(bucket=bucket, collection=collection)
+        assert refused.value.response.status_code == 403, collection
+
+
+def test_the_sites_user_and_group_tables_hold_only_the_sites_rows(site, site_users):
+    """Sharing with every kind of principal, and groups of them, adds nothing to the site's
+    tables (its user model could not even hold a row made of a username alone)."""
+    alice = session_client(site, "alice")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    principals = ["account:someone", "basicauth:0123", "django:nobody-yet"]
+    alice.create_bucket(id=bucket, permissions={"read": [*principals, "system.Everyone"]})
+    alice.create_group(id="all", bucket=bucket, data={"members": principals})
+    assert Client(server_url=site.url, auth=("erin", "secret")).get_bucket(id=bucket)
+    script = (
+        "import json; from django.contrib.auth import get_user_model; "
+        "from django.contrib.auth.models import Group; "
+        "print(json.dumps([list(get_user_model().objects.values_list('username', flat=True)), "
+        "Group.objects.count()]))"
+    )
+    users, groups = json.loads(site.manage("shell", "--no-imports", "-c", script))
+    assert all(":" not in name for name in users), users
+    assert set(SITE_USERS) <= set(users)
+    assert groups == 0

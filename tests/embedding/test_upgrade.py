@@ -4,8 +4,10 @@
 top-level packages `core`, `buckets`…) migrated, then filled through the API: accounts,
 a bucket shared with another account, a group, a collection with a group grant, records (one
 private, one deleted) and their history. The move kept every app label, so the migration
-rows, content types and stored ACLs must be read as they are: nothing to migrate, the same
-`showmigrations`, and the same answers from the API.
+rows and content types must be read as they are: the same `showmigrations`, nothing to
+migrate but what came later (the principals' move out of the user and group tables, which
+`tests/permissions/test_principals_migration.py` checks in depth), and the same answers from
+the API after `migrate`.
 """
 
 from __future__ import annotations
@@ -110,16 +112,15 @@ def manage(storage_url: str, *args: str, script: str | None = None) -> str:
 
 
 def applied_migrations(showmigrations: str) -> dict[str, list[str]]:
-    """`showmigrations --list` of the project's apps: label → applied migration names."""
+    """`showmigrations --list` of the project's apps: label → applied migration names (those
+    not applied yet are left out)."""
     applied: dict[str, list[str]] = {}
     label = None
     for line in showmigrations.splitlines():
         if not line.startswith(" "):
             label = line.strip()
-        elif label and label.startswith("kinto_"):
-            mark, _, name = line.strip().partition(" ")
-            assert mark == "[X]", f"{label}.{name} is not applied"
-            applied.setdefault(label, []).append(name)
+        elif label and label.startswith("kinto_") and line.strip().startswith("[X] "):
+            applied.setdefault(label, []).append(line.strip()[4:])
     return applied
 
 
@@ -131,9 +132,17 @@ def premove_database(tmp_path):
         database.drop()
 
 
-def test_a_database_migrated_before_the_move_needs_no_migration(premove_database):
+# Migrations written after the dumps were made.
+LATER_MIGRATIONS = [
+    "kinto_permissions.0002_grants_and_memberships",
+    "kinto_permissions.0003_principals_out_of_auth_tables",
+]
+
+
+def test_a_database_migrated_before_the_move_needs_only_later_migrations(premove_database):
     plan = manage(premove_database, "migrate", "--plan")
-    assert "No planned migration operations." in plan
+    planned = [line for line in plan.splitlines() if line.startswith("kinto_")]
+    assert planned == LATER_MIGRATIONS
     applied = applied_migrations(manage(premove_database, "showmigrations", "--list"))
     # Every migration recorded before the move is known by the same label and name.
     for label, names in PREMOVE_MIGRATIONS.items():
@@ -143,6 +152,7 @@ def test_a_database_migrated_before_the_move_needs_no_migration(premove_database
 def test_the_api_serves_the_data_and_acls_written_before_the_move(premove_database):
     import json
 
+    manage(premove_database, "migrate", "--noinput")
     result = json.loads(manage(premove_database, script=PROBE).strip().splitlines()[-1])
     assert result == {
         "status": 200,

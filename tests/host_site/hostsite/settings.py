@@ -1,5 +1,6 @@
 """Settings of the host site: an ordinary Django site, with its own top-level `core` and
-`accounts` apps and a custom user model, plus the lines the README's "Embed in your Django
+`accounts` apps, a custom user model (unique e-mail, a required field), e-mail sign-in and
+DRF tokens, plus the lines the README's "Embed in your Django
 site" section lists (marked "storage apps" below). The site's directory (tests/host_site) is
 on the Python path of its processes, as a site's root is."""
 
@@ -38,8 +39,10 @@ INSTALLED_APPS = [
     # The site's own apps: top-level packages `core` and `accounts`.
     "core",
     "accounts",
-    # storage apps
+    # The site's own API tokens (DRF), used by its scripts and apps.
     "rest_framework",
+    "rest_framework.authtoken",
+    # storage apps
     "guardian",
     "kinto_django.core",
     "kinto_django.permissions",
@@ -81,11 +84,12 @@ LOGIN_REDIRECT_URL = "/"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# storage apps: object permissions through guardian, without its anonymous user
+# The site's own sign-in: username or e-mail address (the storage apps add no backend).
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
+    "accounts.backends.EmailBackend",
 ]
+# storage apps: guardian's models only, without its anonymous user
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
 
@@ -124,8 +128,14 @@ REST_FRAMEWORK = {
 
 # storage apps: their settings
 KINTO = {
-    # The site's logged-in users first, then the API's own accounts and Basic auth.
-    "auth_policies": ["django", "account", "basicauth"],
+    # The site's users (logged in, or with the site's own DRF tokens), then the API's own
+    # accounts and Basic auth.
+    "auth_policies": [
+        "django",
+        "rest_framework.authentication.TokenAuthentication",
+        "account",
+        "basicauth",
+    ],
     "userid_hmac_secret": "host-site-test-userid-secret",
     "account_create_principals": ["system.Everyone"],
     "bucket_create_principals": ["system.Authenticated"],
