@@ -20,24 +20,25 @@ MAX_QUERIES = {
     "GET": 3,
     # The caller's groups; parents; permission check; list timestamp; the page.
     "GET list": 5,
-    "PUT": 13,
-    "PATCH": 13,
-    "POST": 14,
-    "DELETE": 14,
+    "PUT": 11,
+    "PATCH": 11,
+    "POST": 11,
+    "DELETE": 12,
     "DELETE list": 15,
-    # Replacing every ACL: delete the old grants, find or create the principals, insert.
-    "PUT with ACLs": 17,
+    # Replacing every ACL: delete the old grants, insert the new ones.
+    "PUT with ACLs": 13,
     # A page with a `Next-Page`: its single-use token is stored in the cache.
     "DELETE list page": 20,
 }
 EXTRA = {
     # Its children, their ACLs and list timestamps, its groups' principals and its history.
-    "bucket": {"DELETE": 19, "DELETE list": 16, "DELETE list page": 16},
+    "bucket": {"DELETE": 13, "DELETE list": 16, "DELETE list page": 16},
     "collection": {"DELETE": 4, "DELETE list": 4, "DELETE list page": 4},
-    # The group's principal goes: memberships, its grants, its permissions, the group row.
-    "group": {"DELETE": 3, "DELETE list": 3, "DELETE list page": 3},
+    # The group's principal goes: its memberships and its grants.
+    "group": {"DELETE": 2, "DELETE list": 3, "DELETE list page": 3},
 }
-GROUP_MEMBERS_EXTRA = 5
+# Replacing the members: two statements.
+GROUP_MEMBERS_EXTRA = 2
 
 
 def membership_inserts_extra(count: int) -> int:
