@@ -3,11 +3,11 @@
 Starts our server the production way (`bin/serve`, PostgreSQL, optionally Redis), opens
 `--subscribers` connections (each its own user, from `--client-processes` processes)
 subscribed to one collection, WebSockets or, with `--transport sse`, Server-Sent Events
-streams, then writes records into it one after the other
-for `--duration` seconds (at most `--rate` per second). Every record carries the time its
-write was sent; each subscriber notes when the change arrives. Reports events written,
-changes delivered (and any missing), deliveries per second, and the delivery latency
-percentiles (write sent → change received, same clock). See bench/README.md.
+streams, then writes records into it (`--writers` connections) for `--duration` seconds at
+each rate of `--rates`. Each subscriber notes when each change arrives. Reports, per rate:
+writes/s done, deliveries/s, the delivery latency percentiles from the write's
+acknowledgement (same clock), the time until every subscriber had a change, and the knee:
+the highest rate whose p99 stays under 1 s. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ RECORDS = f"/buckets/{BUCKET}/collections/{COLLECTION}/records"
 PASSWORD = "secret"
 # After the writes, a subscriber gives up waiting for missing changes after this long.
 QUIET_SECONDS = 30
+# Seconds between two phases of `--rates`, for the queues to drain.
+PHASE_PAUSE = 3
+# p99 past which a phase is over the knee.
+KNEE_MS = 1000
 
 
 def authorization(user: str) -> str:
@@ -132,8 +138,9 @@ async def subscribers(
     results: Any,
 ) -> None:
     """One client process: its share of the connections, until each has every change (or
-    nothing came for `QUIET_SECONDS` after the writes ended)."""
-    latencies: list[float] = []
+    nothing came for `QUIET_SECONDS` after the writes ended). Reports when each change
+    (by its record's `n`) arrived on each connection."""
+    arrivals_by_n: list[tuple[int, float]] = []
     counts: list[int] = []
     arrivals: list[float] = [0.0]
 
@@ -156,7 +163,7 @@ async def subscribers(
                 message = json.loads(text)
                 if message.get("type") == "change":
                     received += 1
-                    latencies.append(arrived - message["data"]["sent_at"])
+                    arrivals_by_n.append((message["data"]["n"], arrived))
                     arrivals[0] = max(arrivals[0], arrived)
             counts.append(received)
 
@@ -173,7 +180,7 @@ async def subscribers(
     errors = [repr(o) for o in outcome if isinstance(o, BaseException)]
     results.put(
         {
-            "latencies": latencies,
+            "arrivals": arrivals_by_n,
             "counts": counts,
             "errors": errors[:5],
             "last_arrival": arrivals[0],
@@ -185,23 +192,94 @@ def subscriber_process(url, transport, users, ready, written, results) -> None:
     asyncio.run(subscribers(url, transport, users, ready, written, results))
 
 
-def write_stream(url: str, duration: float, rate: float) -> tuple[int, float]:
-    session = requests.Session()
-    session.auth = ("writer", PASSWORD)
-    interval = 1 / rate if rate > 0 else 0
-    start = time.time()
-    written = 0
-    while time.time() - start < duration:
-        sent_at = time.time()
-        response = session.post(
-            url + RECORDS, json={"data": {"sent_at": sent_at, "n": written}}, timeout=30
+def write_stream(
+    url: str, duration: float, rates: list[float], writers: int
+) -> list[tuple[int, float, float, int]]:
+    """Write records for `duration` seconds at each of `rates` (writes per second, shared by
+    `writers` threads with a connection each), one phase after the other. Every write as
+    `(n, sent, acknowledged, phase)`."""
+    done: list[tuple[int, float, float, int]] = []
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def writer(phase: int, rate: float, start: float) -> None:
+        session = requests.Session()
+        session.auth = ("writer", PASSWORD)
+        interval = writers / rate if rate > 0 else 0
+        next_at = start
+        while time.time() - start < duration:
+            with lock:
+                n = next(counter)
+            sent = time.time()
+            response = session.post(
+                url + RECORDS, json={"data": {"sent_at": sent, "n": n}}, timeout=60
+            )
+            response.raise_for_status()
+            acked = time.time()
+            with lock:
+                done.append((n, sent, acked, phase))
+            next_at += interval
+            pause = next_at - time.time()
+            if pause > 0:
+                time.sleep(pause)
+
+    for phase, rate in enumerate(rates):
+        start = time.time()
+        threads = [
+            threading.Thread(target=writer, args=(phase, rate, start + i * 1 / rate))
+            for i in range(writers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        log(
+            f"phase {phase}: {rate:g} writes/s asked, "
+            f"{sum(1 for w in done if w[3] == phase) / duration:.1f} done"
         )
-        response.raise_for_status()
-        written += 1
-        pause = interval - (time.time() - sent_at)
-        if pause > 0:
-            time.sleep(pause)
-    return written, time.time() - start
+        if phase < len(rates) - 1:
+            time.sleep(PHASE_PAUSE)
+    return done
+
+
+def phase_figures(
+    writes: list[tuple[int, float, float, int]],
+    arrivals: list[tuple[int, float]],
+    subscribers: int,
+    duration: float,
+) -> list[dict[str, Any]]:
+    """Per phase: writes/s done, deliveries, and delivery latency from the write's
+    acknowledgement (what a client that wrote then waits for), per change and until every
+    subscriber had it."""
+    by_n = {n: (sent, acked, phase) for n, sent, acked, phase in writes}
+    per_phase: dict[int, list[float]] = {}
+    last_arrival: dict[int, float] = {}
+    for n, arrived in arrivals:
+        sent, acked, phase = by_n[n]
+        per_phase.setdefault(phase, []).append(arrived - acked)
+        last_arrival[n] = max(last_arrival.get(n, 0.0), arrived)
+    figures = []
+    for phase in sorted({w[3] for w in writes}):
+        written = [w for w in writes if w[3] == phase]
+        latencies = per_phase.get(phase, [])
+        everyone = [last_arrival[n] - acked for n, _, acked, _ in written if n in last_arrival]
+        figures.append(
+            {
+                "writes_per_second": round(len(written) / duration, 1),
+                "deliveries_per_second": round(len(latencies) / duration, 1),
+                "missing": len(written) * subscribers - len(latencies),
+                "p50_ms": ms(statistics.median(latencies)) if latencies else None,
+                "p99_ms": ms(percentile(latencies, 0.99)) if latencies else None,
+                "max_ms": ms(max(latencies)) if latencies else None,
+                "all_reached_p50_ms": ms(statistics.median(everyone)) if everyone else None,
+                "write_ack_p50_ms": ms(statistics.median(w[2] - w[1] for w in written)),
+            }
+        )
+    return figures
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
 
 
 def prepare(url: str) -> None:
@@ -229,7 +307,13 @@ def main() -> int:
         "--transport", choices=("ws", "sse"), default="ws", help="WebSocket or event stream"
     )
     parser.add_argument("--duration", type=float, default=10, help="seconds of writes")
-    parser.add_argument("--rate", type=float, default=50, help="writes per second at most")
+    parser.add_argument(
+        "--rates",
+        default="50",
+        help="writes per second, one phase of --duration each (comma-separated), e.g. "
+        "5,10,20,40,80 to find the knee",
+    )
+    parser.add_argument("--writers", type=int, default=4, help="writing connections")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--redis-url", default="", help="KINTO_REDIS_URL (needed for workers > 1)")
@@ -241,6 +325,8 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
+    rates = [float(rate) for rate in args.rates.split(",")]
+    load_before = os.getloadavg()[0]
     server = None
     url = args.url
     if url is None:
@@ -271,12 +357,11 @@ def main() -> int:
         for ready in readies:
             if not ready.wait(300):
                 raise RuntimeError("subscribers did not connect in time")
-        log(f"subscribed in {time.time() - opening:.1f} s; writing for {args.duration:g} s")
-        write_start = time.time()
-        written, elapsed = write_stream(url, args.duration, args.rate)
-        written_total.value = written
-        log(f"{written} writes in {elapsed:.1f} s; waiting for the deliveries")
-        outcomes = [results.get(timeout=600) for _ in processes]
+        log(f"subscribed in {time.time() - opening:.1f} s; writing for {args.duration:g} s a rate")
+        writes = write_stream(url, args.duration, rates, args.writers)
+        written_total.value = len(writes)
+        log(f"{len(writes)} writes; waiting for the deliveries")
+        outcomes = [results.get(timeout=900) for _ in processes]
         for process in processes:
             process.join(60)
     finally:
@@ -284,36 +369,43 @@ def main() -> int:
             server.stop()
             http_bench.recreate_database(args.db_url, drop_only=True)
 
-    latencies = [value for o in outcomes for value in o["latencies"]]
+    arrivals = [pair for o in outcomes for pair in o["arrivals"]]
     counts = [value for o in outcomes for value in o["counts"]]
     errors = [value for o in outcomes for value in o["errors"]]
-    delivered = len(latencies)
-    delivered_by = max(o["last_arrival"] for o in outcomes)
-    expected = written * args.subscribers
+    phases = phase_figures(writes, arrivals, args.subscribers, args.duration)
+    under = [p for p in phases if p["p99_ms"] is not None and p["p99_ms"] <= KNEE_MS]
+    over = [p for p in phases if p not in under]
     figures = {
         "transport": args.transport,
         "subscribers": args.subscribers,
         "connections_closed_early": args.subscribers - len(counts),
         "workers": args.workers,
         "redis": bool(args.redis_url),
-        "writes": written,
-        "write_seconds": round(elapsed, 2),
-        "writes_per_second": round(written / elapsed, 1),
-        "delivered": delivered,
-        "missing": expected - delivered,
-        "deliveries_per_second": round(delivered / elapsed, 1),
-        "delivery_seconds": round(delivered_by - write_start, 2),
-        "deliveries_per_second_overall": round(delivered / (delivered_by - write_start), 1),
-        "latency_ms_p50": round(statistics.median(latencies) * 1000, 1) if latencies else None,
-        "latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 1) if latencies else None,
-        "latency_ms_max": round(max(latencies) * 1000, 1) if latencies else None,
+        "writes": len(writes),
+        "missing": len(writes) * args.subscribers - len(arrivals),
+        "phases": phases,
+        # The highest sustained rate whose p99 stayed under KNEE_MS, and the first past it.
+        "knee_writes_per_second": under[-1]["writes_per_second"] if under else None,
+        "first_over_knee": over[0]["writes_per_second"] if over else None,
         "errors": errors,
         "commit": http_bench.git_commit(),
         "cores": os.cpu_count(),
+        "load_average_before": load_before,
     }
     print("== live fan-out ==")
     for key, value in figures.items():
-        print(f"{key:26} {value}")
+        if key != "phases":
+            print(f"{key:26} {value}")
+    print(
+        f"{'writes/s':>9} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'all p50':>8} {'ack p50':>8} {'missing':>8}"
+    )
+    for p in phases:
+        print(
+            f"{p['writes_per_second']:>9} {p['deliveries_per_second']:>9} {p['p50_ms']!s:>8} "
+            f"{p['p99_ms']!s:>8} {p['max_ms']!s:>8} {p['all_reached_p50_ms']!s:>8} "
+            f"{p['write_ack_p50_ms']!s:>8} {p['missing']:>8}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0 if figures["missing"] == 0 and not errors else 1
