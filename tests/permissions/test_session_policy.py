@@ -189,3 +189,17 @@ def test_a_renamed_site_user_leaves_the_grants_of_its_former_name(api, kinto_set
     bob.save()
     robert = api.get("/buckets/shop/collections/orders", user=("robert", "pw"))
     assert robert.status == 200
+
+
+def test_guardians_anonymous_user_is_reported(settings):
+    """guardian (installed for its models) would add `AnonymousUser` to the site's users."""
+    from django.core.checks import run_checks
+
+    def warned():
+        return [m for m in run_checks() if m.id == "kinto_permissions.W001"]
+
+    assert settings.ANONYMOUS_USER_NAME is None and warned() == []
+    del settings.ANONYMOUS_USER_NAME  # guardian's default: "AnonymousUser"
+    assert len(warned()) == 1
+    settings.ANONYMOUS_USER_NAME = "Guest"
+    assert "ANONYMOUS_USER_NAME = None" in warned()[0].hint
