@@ -113,21 +113,21 @@ class EventStreamConsumer(AsyncHttpConsumer):
         loop = asyncio.get_running_loop()
         publisher.attach(loop)
         resource, since, filters = stream_query(self.scope)
-        identity = await run_db(
-            "connections",
-            identify,
-            header(self.scope, b"authorization"),
-            site_session_key(self.scope),
-        )
         try:
+            identity = await run_db(
+                "connections",
+                identify,
+                header(self.scope, b"authorization"),
+                site_session_key(self.scope),
+            )
             if not notification_settings.live_enabled:
                 raise errors.url_not_found()
             session = self.session = StreamSession(identity, self, client_address(self.scope))
             await session.subscribe(
                 SUBSCRIPTION_ID, resource, filters, since, location="querystring"
             )
-        except errors.KintoError as error:
-            await self.send_error(error)
+        except Exception as exc:  # noqa: BLE001 - the database down is a 503, as over HTTP
+            await self.send_error(errors.as_kinto_error(exc))
             return
         await self.send_headers(
             status=200,

@@ -41,6 +41,8 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_DISABLED = 4404
 # The user holds `live_max_connections_per_user` connections in this process already.
 CLOSE_TOO_MANY_CONNECTIONS = 4029
+# RFC 6455: the server cannot serve now (its database is down); reconnect later.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class ChangesConsumer(AsyncWebsocketConsumer):
@@ -55,12 +57,16 @@ class ChangesConsumer(AsyncWebsocketConsumer):
             await self.close(CLOSE_DISABLED)
             return
         publisher.attach(asyncio.get_running_loop())
-        identity = await run_db(
-            "connections",
-            identify,
-            handshake_authorization(self.scope),
-            site_session_key(self.scope),
-        )
+        try:
+            identity = await run_db(
+                "connections",
+                identify,
+                handshake_authorization(self.scope),
+                site_session_key(self.scope),
+            )
+        except Exception as exc:  # noqa: BLE001 - the database is down: 503, as over HTTP
+            await self.deny(errors.as_kinto_error(exc))
+            return
         try:
             self.session = TransportSession(identity, self, client_address(self.scope))
         except errors.KintoError as error:
@@ -85,6 +91,29 @@ class ChangesConsumer(AsyncWebsocketConsumer):
     async def _close_too_slow(self) -> None:
         self.writer.cancel()  # nothing more for this client
         await end_or_cut(self.close(CLOSE_TOO_SLOW), self.base_send)
+
+    async def deny(self, error: errors.KintoError) -> None:
+        """Refuse the handshake itself with the API's error response (a 503 with
+        `Retry-After` while the database is down), where the server lets an application
+        answer a handshake over HTTP; elsewhere, the error as a message, then close code 1013
+        ("try again later")."""
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            headers = [(b"content-type", b"application/json")]
+            headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
+            await self.base_send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": error.status,
+                    "headers": headers,
+                }
+            )
+            await self.base_send(
+                {"type": "websocket.http.response.body", "body": jsonutil.dumps(error.body())}
+            )
+            return
+        await self.accept()
+        await self.send(text_data=error_message(error))
+        await self.close(CLOSE_TRY_AGAIN_LATER)
 
     async def refuse(self, error: errors.KintoError) -> None:
         """One connection too many for its user (429): say why, then close with 4029."""

@@ -247,3 +247,22 @@ def test_event_streams_count_toward_the_users_live_connections(live, api, kinto_
         await other.close()
 
     live.run(scenario)
+
+
+def test_an_event_stream_while_the_database_is_down_is_a_503(live, api, monkeypatch):
+    """As over HTTP: 503 with `Retry-After`, a JSON error, never a 500."""
+    from django.db import OperationalError
+
+    def database_down(*args):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("kinto_django.notifications.live.eventstream.identify", database_down)
+
+    async def scenario():
+        stream = Stream(live.application, {"resource": RECORDS}, user="alice")
+        start = await stream.start()
+        assert start["status"] == 503
+        assert dict(start["headers"])[b"retry-after"].isdigit()
+        assert jsonutil.loads(await stream.body())["errno"] == 201
+
+    live.run(scenario)

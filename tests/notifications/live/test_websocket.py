@@ -442,3 +442,35 @@ def test_anonymous_connections_are_bounded_per_client_address(live, kinto_settin
         await held.close()
 
     live.run(scenario)
+
+
+def test_a_handshake_while_the_database_is_down_is_a_503(live, monkeypatch):
+    """Where the server lets the application answer a handshake over HTTP (uvicorn does), a
+    503 with `Retry-After` and the API's JSON error, as over HTTP; elsewhere the error as a
+    message, then close code 1013 (try again later). Never a 500."""
+    from django.db import OperationalError
+
+    def database_down(*args):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("kinto_django.notifications.live.websocket.identify", database_down)
+
+    async def scenario():
+        headers = [(b"authorization", basic("alice").encode())]
+        plain = WebsocketCommunicator(live.application, "/v1/changes", headers)
+        assert (await plain.connect(TIMEOUT))[0]
+        error = jsonutil.loads(await plain.receive_from(TIMEOUT))
+        assert error["error"]["code"] == 503 and error["error"]["errno"] == 201
+        assert await close_code(plain) == 1013
+
+        answering = WebsocketCommunicator(live.application, "/v1/changes", headers)
+        answering.scope["extensions"] = {"websocket.http.response": {}}
+        await answering.send_input({"type": "websocket.connect"})
+        start = await answering.receive_output(TIMEOUT)
+        assert start["type"] == "websocket.http.response.start"
+        assert start["status"] == 503
+        assert dict(start["headers"])[b"retry-after"].isdigit()
+        body = await answering.receive_output(TIMEOUT)
+        assert jsonutil.loads(body["body"])["errno"] == 201
+
+    live.run(scenario)
