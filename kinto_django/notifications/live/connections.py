@@ -181,6 +181,10 @@ class LiveConnection:
         """The caller's credentials ended (password changed, account deleted): the
         transport closes the connection."""
 
+    def on_feed_lost(self) -> None:
+        """Changes may have been lost on their way (the channel layer failed): the transport
+        closes the connection, and the client resumes from the database."""
+
 
 @dataclass(eq=False)
 class Subscription:

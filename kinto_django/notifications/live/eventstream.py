@@ -75,6 +75,9 @@ class StreamSession(Session):
     def on_revoked(self) -> None:
         self.consumer.end_stream()
 
+    def on_feed_lost(self) -> None:
+        self.consumer.end_stream()
+
 
 class EventStreamConsumer(AsyncHttpConsumer):
     """One subscription as Server-Sent Events, until the client goes or reads too slowly.

@@ -39,7 +39,7 @@ from kinto_django.notifications.live.access import (
 )
 from kinto_django.notifications.live.connections import LiveConnection, Subscription, change_body
 from kinto_django.notifications.live.matching import matches
-from kinto_django.notifications.live.runtime import run_db
+from kinto_django.notifications.live.runtime import publisher, run_db
 from kinto_django.permissions import service as permissions
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ DECIDED_EVENTS = 64
 DECIDED_BYTES = 4 * 1024 * 1024
 # Timestamps of late changes remembered per list, so that their events are not delivered twice.
 MAX_RECOVERED = 1024
+# Seconds between two attempts to reach the channel layer again after it failed.
+LAYER_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -197,6 +199,7 @@ class Hub:
             for group in (groups.MEMBERSHIP, groups.CREDENTIALS):
                 await self.layer.group_add(group, self.channel)
                 self.joined.add(group)
+            publisher.on_failure = self.feed_lost
             self.tasks = [
                 self.loop.create_task(self._receive()),
                 self.loop.create_task(self._process()),
@@ -221,9 +224,34 @@ class Hub:
                 raise
             except Exception:  # noqa: BLE001 - a layer outage: retry, do not die
                 logger.exception("Live hub: receiving from the channel layer failed")
-                await asyncio.sleep(1)
+                self.feed_lost()
+                await self.rejoin()
                 continue
             self.inbox.put_nowait(message)
+
+    def feed_lost(self) -> None:
+        """The channel layer failed (Redis down): changes written meanwhile may never come.
+        Every live connection of this process is closed so that its client reconnects and
+        resumes with `since` (or `Last-Event-ID`), reading what it missed from the database,
+        rather than wait, connected, for changes that will not arrive."""
+        for connection in list(self.connections):
+            connection.on_feed_lost()
+
+    async def rejoin(self) -> None:
+        """Join this process's groups again once the layer answers (a restarted Redis has
+        forgotten them), trying every `LAYER_RETRY_SECONDS`."""
+        while True:
+            await asyncio.sleep(LAYER_RETRY_SECONDS)
+            try:
+                for group in list(self.joined):
+                    await self.layer.group_add(group, self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - still down
+                logger.warning("Live hub: the channel layer is still unavailable")
+                continue
+            logger.info("Live hub: the channel layer is back; groups joined again")
+            return
 
     async def _process(self) -> None:
         while True:
@@ -238,8 +266,13 @@ class Hub:
     async def _refresh_groups(self) -> None:
         while True:
             await asyncio.sleep(notification_settings.live_group_refresh_seconds)
-            for group in list(self.joined):
-                await self.layer.group_add(group, self.channel)
+            try:
+                for group in list(self.joined):
+                    await self.layer.group_add(group, self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a layer outage must not end the refreshes
+                logger.exception("Live hub: refreshing the channel-layer groups failed")
 
     async def handle(self, message: dict[str, Any]) -> None:
         """One message of the channel layer: a group's event, or a membership change."""

@@ -97,6 +97,9 @@ class Publisher:
     def __init__(self) -> None:
         self.target: tuple[asyncio.AbstractEventLoop, asyncio.Queue] | None = None
         self.lock = threading.Lock()
+        # Called (in the publishing loop) when an event could not be sent: the process's
+        # hub closes its live connections, whose clients then resume from the database.
+        self.on_failure: Callable[[], None] | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Publish from `loop` (called from inside it, by the ASGI application)."""
@@ -116,6 +119,8 @@ class Publisher:
                     await layer.group_send(group, {**message, "group": group})
                 except Exception:  # noqa: BLE001 - a layer outage must not stop the next ones
                     logger.exception("Live broadcast to %s failed", group)
+                    if self.on_failure is not None:
+                        self.on_failure()
 
     def _start_own_loop(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
         with self.lock:

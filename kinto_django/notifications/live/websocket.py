@@ -41,6 +41,9 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_DISABLED = 4404
 # The user holds `live_max_connections_per_user` connections in this process already.
 CLOSE_TOO_MANY_CONNECTIONS = 4029
+# RFC 6455 "service restart": reconnect and resume with `since` (changes may have been lost
+# on their way while Redis was unavailable).
+CLOSE_RECONNECT = 1012
 # RFC 6455: the server cannot serve now (its database is down); reconnect later.
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -183,3 +186,6 @@ class TransportSession(Session):
 
     def on_revoked(self) -> None:
         asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_CREDENTIALS_ENDED))
+
+    def on_feed_lost(self) -> None:
+        asyncio.get_running_loop().create_task(self.consumer.close(CLOSE_RECONNECT))

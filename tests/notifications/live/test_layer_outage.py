@@ -1,0 +1,103 @@
+"""The channel layer failing (Redis down or restarted): live clients are told to reconnect and
+resume instead of staying connected to a feed that lost changes, and the hub joins its groups
+again as soon as the layer answers, whatever failed meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.layers import get_channel_layer
+
+from kinto_django.notifications.live import hub as hub_module
+from kinto_django.notifications.live.hub import get_hub
+from tests import factories
+from tests.notifications.conftest import TIMEOUT
+
+RECORDS = "/buckets/shop/collections/orders/records"
+
+
+async def close_code(client) -> int:
+    while True:
+        message = await client.communicator.receive_output(TIMEOUT)
+        if message["type"] == "websocket.close":
+            return message["code"]
+
+
+def test_a_change_that_cannot_be_broadcast_closes_the_live_connections(live, api, monkeypatch):
+    """Nobody hears a change whose broadcast failed: its subscribers are closed with 1012,
+    reconnect with `since`, and get it from the database."""
+    factories.collection(api)
+
+    async def scenario():
+        client = await live.connect("alice")
+        subscribed = await client.subscribe(RECORDS, "orders")
+        layer = get_channel_layer()
+        group_send = layer.group_send
+
+        async def down(*args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        monkeypatch.setattr(layer, "group_send", down)
+        record = await live.call(factories.record, api, {"item": "lamp"}, record_id="r1")
+        assert await close_code(client) == 1012
+        monkeypatch.setattr(layer, "group_send", group_send)
+
+        again = await live.connect("alice")
+        await again.subscribe(RECORDS, "orders", since=subscribed["timestamp"])
+        (replayed,) = await again.changes(1)
+        assert replayed["id"] == "r1" and replayed["timestamp"] == record["last_modified"]
+        await again.close()
+
+    live.run(scenario)
+
+
+def test_groups_are_joined_again_once_the_layer_answers(live, api, monkeypatch):
+    factories.collection(api)
+    monkeypatch.setattr(hub_module, "LAYER_RETRY_SECONDS", 0.01)
+
+    async def scenario():
+        client = await live.connect("alice")
+        await client.subscribe(RECORDS, "orders")
+        hub = get_hub()
+        layer = hub.layer
+        group_add = layer.group_add
+        attempts = []
+
+        async def flaky(group, channel):
+            attempts.append(group)
+            if len(attempts) <= 2:
+                raise ConnectionError("Redis is down")
+            await group_add(group, channel)
+
+        monkeypatch.setattr(layer, "group_add", flaky)
+        await asyncio.wait_for(hub.rejoin(), TIMEOUT)
+        # Two failed attempts, then every group of the process joined again.
+        assert set(attempts[2:]) == hub.joined and len(attempts) == 2 + len(hub.joined)
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_a_failed_refresh_does_not_end_the_refreshes(live, api, monkeypatch, kinto_settings):
+    kinto_settings(live_group_refresh_seconds=0.02)
+    factories.collection(api)
+
+    async def scenario():
+        layer = get_channel_layer()
+        group_add = layer.group_add
+        calls = []
+
+        async def flaky(group, channel):
+            calls.append(group)
+            if len(calls) == 1:
+                raise ConnectionError("Redis is down")
+            await group_add(group, channel)
+
+        client = await live.connect("alice")
+        await client.subscribe(RECORDS, "orders")
+        monkeypatch.setattr(layer, "group_add", flaky)
+        await asyncio.sleep(0.3)
+        assert len(calls) > 3  # refreshed again after the failure
+        await client.close()
+
+    live.run(scenario)
