@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 
 from kinto_django import errors
 from kinto_django.conf import kinto_settings, plugin_enabled
@@ -191,6 +193,16 @@ def lock_scopes_in_order(scopes: list[str]) -> None:
     with connection.cursor() as cursor:
         for key in keys:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def list_timestamp_expression(resource_name: str, parent_key: int) -> RawSQL:
+    """The scope's timestamp as a column of another query: read by the same statement as a
+    list's page, it is the timestamp of that page's snapshot (None if never written)."""
+    return RawSQL(
+        f"SELECT last_modified FROM {TABLE} WHERE resource_name = %s AND parent_key = %s",
+        [resource_name, parent_key],
+        output_field=BigIntegerField(),
+    )
 
 
 def list_timestamp(resource_name: str, parent_key: int) -> int:

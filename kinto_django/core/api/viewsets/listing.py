@@ -10,7 +10,7 @@ from rest_framework.request import Request
 
 from kinto_django import jsonutil
 from kinto_django.conf import kinto_settings
-from kinto_django.core import actions
+from kinto_django.core import actions, timestamps
 from kinto_django.core.api.pagination import KeysetPagination, ListFilterBackend
 from kinto_django.core.api.responses import (
     LIST_EXPOSED,
@@ -67,6 +67,13 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
             return queryset.none()
         raise self.deny()
 
+    def page_timestamp(self) -> Any:
+        """The list's timestamp, as a column of the page's query."""
+        parent = self.parents().parent
+        return timestamps.list_timestamp_expression(
+            self.resource_name, parent.pk if parent is not None else 0
+        )
+
     def next_link(self, last: dict[str, Any]) -> str:
         return self.paginator.next_link(
             self.request._request, self.list_query(), self._params, last
@@ -85,16 +92,25 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         return headers
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A page of the list, with the list's timestamp (`ETag`) of the page's own snapshot.
+
+        The timestamp is read first, for the preconditions (a 304 reads no page), and again
+        by the page's statement: a change committed between the two reads would otherwise
+        be on the page, newer than the `ETag`, and a client polling with `_since=<ETag>`
+        would get it twice."""
         queryset = self.visible_queryset("read")
         query = self.list_query()
         list_timestamp = self.list_timestamp()
         self.check_list_preconditions(list_timestamp, is_read=True)
-        headers = self.list_headers(list_timestamp, query)
         queryset = self.filter_queryset(queryset)
         limit = self.paginator.page_size(query)
         page = self.paginate_queryset(queryset)
+        snapshot = self.page_timestamp()
         if not self.model.renders_in_sql:
-            objs = list(page)
+            objs = list(page.annotate(list_timestamp=snapshot))
+            if objs and objs[0].list_timestamp is not None:
+                list_timestamp = max(list_timestamp, objs[0].list_timestamp)
+            headers = self.list_headers(list_timestamp, query)
             objects = [obj.public_data() for obj in objs[:limit]]
             if len(objs) > limit:
                 headers["Next-Page"] = self.next_link(objs[limit - 1].as_data())
@@ -105,12 +121,16 @@ class ListMixin(PreconditionsMixin, CacheHeadersMixin):
         # The database renders each object to JSON: no per-row work in Python. The page is
         # chosen first and only its rows are rendered: rendering before the sort and limit
         # would render every matching row (twice the time of a sorted, filtered list).
-        rows = list(
+        page_rows = list(
             self.model.objects.filter(row_id__in=page.values("row_id"))
             .order_by(*self.paginator.ordering(query))
-            .annotate(body=self.row_json())
-            .values_list("body", flat=True)
+            .annotate(body=self.row_json(), list_timestamp=snapshot)
+            .values_list("body", "list_timestamp")
         )
+        if page_rows and page_rows[0][1] is not None:
+            list_timestamp = max(list_timestamp, page_rows[0][1])
+        headers = self.list_headers(list_timestamp, query)
+        rows = [body for body, _ in page_rows]
         has_more = len(rows) > limit
         rows = rows[:limit]
         if has_more:
