@@ -39,7 +39,11 @@ from kinto_django.notifications.live.access import (
 )
 from kinto_django.notifications.live.connections import LiveConnection, Subscription, change_body
 from kinto_django.notifications.live.matching import matches
-from kinto_django.notifications.live.runtime import publisher, run_db
+from kinto_django.notifications.live.runtime import (
+    publisher,
+    release_idle_connections,
+    run_db,
+)
 from kinto_django.permissions import service as permissions
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,8 @@ DECIDED_BYTES = 4 * 1024 * 1024
 MAX_RECOVERED = 1024
 # Seconds between two attempts to reach the channel layer again after it failed.
 LAYER_RETRY_SECONDS = 1.0
+# How often the connections' thread pool, when idle, gives its database connections back.
+IDLE_CONNECTIONS_SECONDS = 10.0
 
 
 @dataclass
@@ -205,6 +211,7 @@ class Hub:
                 self.loop.create_task(self._process()),
                 self.loop.create_task(self._refresh_groups()),
                 self.loop.create_task(self._release_overdue()),
+                self.loop.create_task(self._release_idle_connections()),
             ]
 
     async def stop(self) -> None:
@@ -337,6 +344,11 @@ class Hub:
             not order.parked[0].missing or (now is not None and order.parked[0].deadline <= now)
         ):
             self.deliver(group, order, order.parked.pop(0).event)
+
+    async def _release_idle_connections(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_CONNECTIONS_SECONDS)
+            release_idle_connections()
 
     async def _release_overdue(self) -> None:
         while True:

@@ -5,7 +5,10 @@ whose client reads nothing.
 Database calls of the live endpoint run in two small thread pools, never on the event loop:
 one thread for the hub (events are decided one after the other, in order) and a few for the
 connections (authentication, authorization, replays), so that a long replay never delays
-live deliveries. Their connections stay open like the HTTP workers' (`conn_max_age`).
+live deliveries. The hub's database connection stays open like the HTTP workers'
+(`conn_max_age`); the connections' pool gives its connections back once it has been idle
+for a while (`release_idle_connections`, run by the hub), so that an idle process holds one
+database connection for its live side.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ T = TypeVar("T")
 CONNECTION_THREADS = 4
 _executors: dict[str, ThreadPoolExecutor] = {}
 _executors_lock = threading.Lock()
+# Calls running in each pool.
+_busy: dict[str, int] = {}
 
 
 def _executor(name: str) -> ThreadPoolExecutor:
@@ -40,18 +45,38 @@ def _executor(name: str) -> ThreadPoolExecutor:
         return executor
 
 
-def _in_thread(function: Callable[..., T], *args: Any) -> T:
+def _in_thread(pool: str, function: Callable[..., T], *args: Any) -> T:
+    with _executors_lock:
+        _busy[pool] = _busy.get(pool, 0) + 1
     close_old_connections()
     try:
         return function(*args)
     finally:
         close_old_connections()
+        with _executors_lock:
+            _busy[pool] -= 1
+
+
+def release_idle_connections(pool: str = "connections") -> bool:
+    """Close the database connections of a pool's threads if none is working and no work
+    waits (without waiting for it): handshakes and replays come in bursts, and each thread
+    would otherwise hold one of the database's connection slots for `conn_max_age` (a
+    server short of slots would not recover once load drops). True if it was idle."""
+    with _executors_lock:
+        executor = _executors.get(pool)
+        if executor is None or _busy.get(pool, 0) or not executor._work_queue.empty():
+            return False
+    workers = executor._max_workers
+    barrier = threading.Barrier(workers, timeout=1)
+    for _ in range(workers):
+        executor.submit(_close_connection, barrier)
+    return True
 
 
 async def run_db(pool: str, function: Callable[..., T], *args: Any) -> T:
     """Run database work in the `hub` or `connections` thread pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(pool), _in_thread, function, *args)
+    return await loop.run_in_executor(_executor(pool), _in_thread, pool, function, *args)
 
 
 def close_database_connections() -> None:

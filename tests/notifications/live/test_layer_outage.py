@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from channels.layers import get_channel_layer
 
 from kinto_django.notifications.live import hub as hub_module
@@ -99,5 +100,39 @@ def test_a_failed_refresh_does_not_end_the_refreshes(live, api, monkeypatch, kin
         await asyncio.sleep(0.3)
         assert len(calls) > 3  # refreshed again after the failure
         await client.close()
+
+    live.run(scenario)
+
+
+@pytest.mark.postgresql
+def test_the_connections_pool_gives_its_database_connections_back(live, api):
+    """Handshakes and replays come in bursts: once the pool is idle, its threads hold no
+    database connection (a server short of connection slots must recover once load drops);
+    the hub's one thread keeps its own."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("Django never closes SQLite's in-memory test database")
+    from kinto_django.notifications.live.runtime import CONNECTION_THREADS, run_db
+    from kinto_django.notifications.live.runtime import release_idle_connections as release
+
+    def used() -> bool:
+        connection.ensure_connection()
+        return connection.connection is not None
+
+    def still_open() -> bool:
+        return connection.connection is not None
+
+    async def scenario():
+        # Every thread of the pool opens a connection, at once.
+        assert all(await asyncio.gather(*(run_db("connections", used) for _ in range(8))))
+        assert await run_db("hub", used)
+        assert await asyncio.to_thread(release)
+        await asyncio.sleep(0.2)
+        held = await asyncio.gather(
+            *(run_db("connections", still_open) for _ in range(CONNECTION_THREADS))
+        )
+        assert not any(held)
+        assert await run_db("hub", still_open)
 
     live.run(scenario)
