@@ -25,3 +25,9 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn 27's control socket is one path per user (`~/.gunicorn/gunicorn.ctl`), shared by
+# every server started on the machine: two servers side by side (an API node and a read-only
+# node) would take it from each other. Nothing here uses it.
+control_socket_disable = True

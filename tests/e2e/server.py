@@ -258,6 +258,8 @@ class ServerProcess:
         command = [
             str(VENV_BIN / "gunicorn"),
             self.application,
+            "--config",
+            "python:kinto_project.workers",
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
