@@ -49,6 +49,10 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "batch_max_lock_seconds": (5.0, float),
     "paginate_by": (None, as_int_or_none),
     "storage_max_fetch_size": (10000, int),
+    # PostgreSQL: a statement running longer, or waiting longer for a lock, is cancelled and
+    # its request answers 503 with Retry-After (milliseconds; 0 = no limit).
+    "storage_statement_timeout_ms": (0, int),
+    "storage_lock_timeout_ms": (30000, int),
     "pagination_token_validity_seconds": (600, int),
     "explicit_permissions": (True, as_bool),
     "experimental_collection_schema_validation": (False, as_bool),

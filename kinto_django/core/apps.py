@@ -1,4 +1,26 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+
+def set_timeouts(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Every new PostgreSQL connection cancels statements running, or waiting for a lock,
+    longer than `storage_statement_timeout_ms` / `storage_lock_timeout_ms`: a request then
+    answers 503 instead of holding its worker thread (and its locks) for good."""
+    if connection.vendor != "postgresql":
+        return
+    from kinto_django.conf import kinto_settings
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, false), "
+            "set_config('lock_timeout', %s, false)",
+            [
+                str(max(0, kinto_settings.storage_statement_timeout_ms)),
+                str(max(0, kinto_settings.storage_lock_timeout_ms)),
+            ],
+        )
 
 
 class CoreConfig(AppConfig):
@@ -20,3 +42,4 @@ class CoreConfig(AppConfig):
         from kinto_django.core.observability import metrics  # noqa: F401
 
         site_users.connect()
+        connection_created.connect(set_timeouts, dispatch_uid="kinto-storage-timeouts")
