@@ -33,7 +33,7 @@ from kinto_django.permissions.store.groups import (
     set_group_members,
     set_members_of_groups,
 )
-from kinto_django.permissions.store.rows import clear_caches, permission_codenames
+from kinto_django.permissions.store.rows import clear_caches
 
 __all__ = [
     "add_principal",
@@ -48,7 +48,6 @@ __all__ = [
     "group_principals_of",
     "group_principals_of_many",
     "groups_having_members",
-    "permission_codenames",
     "purge_acls",
     "read_acls",
     "read_acls_by_pk",
