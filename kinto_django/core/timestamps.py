@@ -9,12 +9,13 @@ start of every write transaction (`transaction_mode = IMMEDIATE`) gives the same
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import BigIntegerField
 from django.db.models.expressions import RawSQL
 
@@ -164,6 +165,27 @@ def enter_write() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(WRITES_LOCK))
+
+
+@contextlib.contextmanager
+def flush_barrier() -> Iterator[None]:
+    """A whole request, from its first read to its response, waits while a flush runs and
+    keeps any flush waiting until it ends (PostgreSQL, while `POST /__flush__` is enabled:
+    otherwise no cost). Without it, a request reading its parents, then its ACLs, with a
+    flush committed in between, saw a bucket without its grants (403)."""
+    if connection.vendor != "postgresql" or not plugin_enabled(
+        "flush_endpoint_enabled", "kinto.plugins.flush"
+    ):
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", list(WRITES_LOCK))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError):  # a lost connection released it already
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)", list(WRITES_LOCK))
 
 
 def exclude_writes() -> None:

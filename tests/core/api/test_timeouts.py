@@ -26,7 +26,11 @@ def api(transactional_db, kinto_settings):
         pytest.skip("statement and lock timeouts are PostgreSQL settings")
     client = Api(Client(), user="alice")
     factories.collection(client)
-    return client
+    yield client
+    # The limits stay on the connection: lift them before the test database is emptied.
+    if connection.connection is not None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0; SET lock_timeout = 0")
 
 
 def reconnect() -> None:

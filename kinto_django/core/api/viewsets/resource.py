@@ -54,6 +54,10 @@ class ResourceMixin(ProtocolView, GenericAPIView):
     # Set by `ViewSetMixin.as_view` from the route: method → action.
     action_map: dict[str, str]
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+        with timestamps.flush_barrier():
+            return super().dispatch(request, *args, **kwargs)
+
     @property
     def allowed_methods(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(method.upper() for method in self.action_map)
