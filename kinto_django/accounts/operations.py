@@ -6,7 +6,7 @@ from kinto_django.accounts.models import Account
 from kinto_django.core import actions
 from kinto_django.core.context import ActionContext
 from kinto_django.errors import KintoError
-from kinto_django.permissions.service import Identity
+from kinto_django.permissions.identity import OPERATOR
 
 
 def save_account(account_id: str, password: str, *, create: bool) -> Account:
@@ -15,7 +15,7 @@ def save_account(account_id: str, password: str, *, create: bool) -> Account:
         raise ValueError(f"Invalid account id: {account_id!r}")
     if not password:
         raise ValueError("The password may not be empty")
-    ctx = ActionContext(Identity("system.operator", ("system.operator",)))
+    ctx = ActionContext(OPERATOR)
     row = Account.objects.filter(object_id=account_id).first()
     try:
         if row is None or row.deleted:

@@ -14,9 +14,7 @@ from kinto_django.core.context import ActionContext
 from kinto_django.core.signals import principals_removed
 from kinto_django.permissions import service as permissions
 from kinto_django.permissions.authentication import site_user_id
-from kinto_django.permissions.identity import Identity
-
-OPERATOR = Identity("system.operator", ("system.operator",))
+from kinto_django.permissions.identity import OPERATOR
 
 
 def forget_site_principals(principals: list[str]) -> None:

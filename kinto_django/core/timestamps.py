@@ -152,6 +152,14 @@ def lock_write(resource_name: str, parent: Any) -> None:
 WRITES_LOCK = (0x4B494E54, 1)
 
 
+def flush_may_run() -> bool:
+    """Whether a flush may erase everything under way (PostgreSQL, `POST /__flush__`
+    enabled: test and development servers): only then do requests take the flush's lock."""
+    return connection.vendor == "postgresql" and plugin_enabled(
+        "flush_endpoint_enabled", "kinto.plugins.flush"
+    )
+
+
 def enter_write() -> None:
     """Start of a write transaction, before it reads anything it writes below: wait while a
     flush runs, and keep any flush waiting until this transaction ends (PostgreSQL).
@@ -159,9 +167,7 @@ def enter_write() -> None:
     A write that read its parents before a flush could otherwise store rows below them
     after it. Only while `POST /__flush__` is enabled (test servers): otherwise, no cost.
     """
-    if connection.vendor != "postgresql" or not plugin_enabled(
-        "flush_endpoint_enabled", "kinto.plugins.flush"
-    ):
+    if not flush_may_run():
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(WRITES_LOCK))
@@ -173,9 +179,7 @@ def flush_barrier() -> Iterator[None]:
     keeps any flush waiting until it ends (PostgreSQL, while `POST /__flush__` is enabled:
     otherwise no cost). Without it, a request reading its parents, then its ACLs, with a
     flush committed in between, saw a bucket without its grants (403)."""
-    if connection.vendor != "postgresql" or not plugin_enabled(
-        "flush_endpoint_enabled", "kinto.plugins.flush"
-    ):
+    if not flush_may_run():
         yield
         return
     with connection.cursor() as cursor:

@@ -21,6 +21,8 @@ class Identity:
 
 
 ANONYMOUS = Identity(None, (EVERYONE,))
+# The server acting by itself, for an operator (management commands, site-user cleanups).
+OPERATOR = Identity("system.operator", ("system.operator",))
 
 # Longest principal stored: every group URI fits (`/buckets/{128}/groups/{128}`).
 MAX_PRINCIPAL_LENGTH = 300

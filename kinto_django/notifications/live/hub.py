@@ -249,16 +249,9 @@ class Hub:
         forgotten them), trying every `LAYER_RETRY_SECONDS`."""
         while True:
             await asyncio.sleep(LAYER_RETRY_SECONDS)
-            try:
-                for group in list(self.joined):
-                    await self.layer.group_add(group, self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - still down
-                logger.warning("Live hub: the channel layer is still unavailable")
-                continue
-            logger.info("Live hub: the channel layer is back; groups joined again")
-            return
+            if await self.join_all():
+                logger.info("Live hub: the channel layer is back; groups joined again")
+                return
 
     async def _process(self) -> None:
         while True:
@@ -273,13 +266,18 @@ class Hub:
     async def _refresh_groups(self) -> None:
         while True:
             await asyncio.sleep(notification_settings.live_group_refresh_seconds)
-            try:
-                for group in list(self.joined):
-                    await self.layer.group_add(group, self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a layer outage must not end the refreshes
-                logger.exception("Live hub: refreshing the channel-layer groups failed")
+            await self.join_all()  # a layer outage must not end the refreshes
+
+    async def join_all(self) -> bool:
+        """(Re)join every group of this process (channel-layer memberships expire, and a
+        restarted Redis forgets them); False, logged, if the layer failed."""
+        try:
+            for group in list(self.joined):
+                await self.layer.group_add(group, self.channel)
+        except Exception:  # noqa: BLE001 - the layer is down
+            logger.warning("Live hub: joining the channel-layer groups failed", exc_info=True)
+            return False
+        return True
 
     async def handle(self, message: dict[str, Any]) -> None:
         """One message of the channel layer: a group's event, or a membership change."""

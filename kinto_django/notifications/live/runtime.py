@@ -66,10 +66,7 @@ def release_idle_connections(pool: str = "connections") -> bool:
         executor = _executors.get(pool)
         if executor is None or _busy.get(pool, 0) or not executor._work_queue.empty():
             return False
-    workers = executor._max_workers
-    barrier = threading.Barrier(workers, timeout=1)
-    for _ in range(workers):
-        executor.submit(_close_connection, barrier)
+    close_each_thread_connection(executor, barrier_timeout=1)
     return True
 
 
@@ -91,12 +88,16 @@ def close_database_connections() -> None:
 
 
 def close_pool_connections(executor: ThreadPoolExecutor) -> None:
-    """Close the database connection of every thread of a pool."""
-    workers = executor._max_workers
-    barrier = threading.Barrier(workers, timeout=5)
-    futures = [executor.submit(_close_connection, barrier) for _ in range(workers)]
-    for future in futures:
+    """Close the database connection of every thread of a pool, and wait until done."""
+    for future in close_each_thread_connection(executor, barrier_timeout=5):
         future.result()
+
+
+def close_each_thread_connection(executor: ThreadPoolExecutor, barrier_timeout: float) -> list:
+    """Submit one closing task per thread of the pool (the futures, not waited for)."""
+    workers = executor._max_workers
+    barrier = threading.Barrier(workers, timeout=barrier_timeout)
+    return [executor.submit(_close_connection, barrier) for _ in range(workers)]
 
 
 def _close_connection(barrier: threading.Barrier) -> None:
