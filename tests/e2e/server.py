@@ -125,6 +125,22 @@ def manage_command(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+def drop_if_reachable(database: PostgresDatabase) -> None:
+    """Drop a template at exit, unless its server is gone (a cluster a test owned)."""
+    import psycopg2
+
+    with contextlib.suppress(psycopg2.OperationalError):
+        database.drop()
+
+
+def forget_templates(storage_url: str) -> None:
+    """A PostgreSQL server is going away: its templates must not be used for the next server
+    that takes its address."""
+    netloc = urlsplit(storage_url).netloc
+    for key in [key for key in _TEMPLATES if key[1] == "postgresql" and key[2] == netloc]:
+        del _TEMPLATES[key]
+
+
 def migrated_template(
     django_settings: str, storage_url: str, python_path: tuple[Path, ...] = ()
 ) -> str:
@@ -143,7 +159,7 @@ def migrated_template(
     if backend == "postgresql":
         database = PostgresDatabase(storage_url, f"tpl_{slug}")
         database.create()
-        atexit.register(database.drop)
+        atexit.register(drop_if_reachable, database)
         env["KINTO_STORAGE_URL"] = database.url
         template = database.name
     else:
