@@ -37,7 +37,7 @@ def redis_server() -> Iterator[RedisServer]:
     try:
         yield owned
     finally:
-        owned.stop()
+        owned.remove()
 
 
 ServerFactory = Callable[..., ServerProcess]

@@ -157,10 +157,16 @@ class PostgresCluster:
 
 
 class RedisServer:
-    """A Redis of its own, without persistence: `url(db)`, `stop()`, `start()`."""
+    """A Redis of its own: `url(db)`, `stop()`, `start()`.
+
+    Its data is kept in an append-only file written at every command, as a deployment that
+    uses Redis as a durable queue must configure it: what was pushed before a kill is still
+    there after the restart.
+    """
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="kinto-faults-redis-"))
         self.process: subprocess.Popen | None = None
         self.start()
 
@@ -171,7 +177,8 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no",
+                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                "--dir", str(self.directory),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -191,3 +198,7 @@ class RedisServer:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -195,13 +195,21 @@ class Hub:
         # checked for changes committed after it that have not arrived yet.
         self.joined_at: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
+        # Cleared when the layer failed, set again once every group is joined again: until
+        # then Redis may have forgotten this process's groups (a restart), so a subscription
+        # could miss changes while its client believes it follows them.
+        self.feed_up = asyncio.Event()
+        self.feed_up.set()
+        self.rejoining: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Open this process's channel and start listening (once)."""
+        """Open this process's channel and start listening (once it succeeded: a start that
+        failed, the layer being down, is tried again by the next subscription)."""
         async with self.lock:
-            if self.channel is not None:
+            if self.tasks:
                 return
-            self.channel = await self.layer.new_channel("kinto.live.")
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("kinto.live.")
             for group in (groups.MEMBERSHIP, groups.CREDENTIALS):
                 await self.layer.group_add(group, self.channel)
                 self.joined.add(group)
@@ -216,6 +224,8 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop listening (server shutdown)."""
+        if self.rejoining is not None:
+            self.tasks.append(self.rejoining)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -232,7 +242,7 @@ class Hub:
             except Exception:  # noqa: BLE001 - a layer outage: retry, do not die
                 logger.exception("Live hub: receiving from the channel layer failed")
                 self.feed_lost()
-                await self.rejoin()
+                await self.feed_up.wait()
                 continue
             self.inbox.put_nowait(message)
 
@@ -240,17 +250,22 @@ class Hub:
         """The channel layer failed (Redis down): changes written meanwhile may never come.
         Every live connection of this process is closed so that its client reconnects and
         resumes with `since` (or `Last-Event-ID`), reading what it missed from the database,
-        rather than wait, connected, for changes that will not arrive."""
+        rather than wait, connected, for changes that will not arrive. Subscribing is
+        refused (503) until the groups are joined again."""
+        self.feed_up.clear()
+        if self.rejoining is None or self.rejoining.done():
+            self.rejoining = self.loop.create_task(self.rejoin())
         for connection in list(self.connections):
             connection.on_feed_lost()
 
     async def rejoin(self) -> None:
         """Join this process's groups again once the layer answers (a restarted Redis has
-        forgotten them), trying every `LAYER_RETRY_SECONDS`."""
+        forgotten them), trying every `LAYER_RETRY_SECONDS`; then accept subscriptions."""
         while True:
             await asyncio.sleep(LAYER_RETRY_SECONDS)
             if await self.join_all():
                 logger.info("Live hub: the channel layer is back; groups joined again")
+                self.feed_up.set()
                 return
 
     async def _process(self) -> None:
@@ -428,8 +443,16 @@ class Hub:
         is closed when its credentials end); the hub listens from the first one on."""
         self.admit(connection)
         self.connections.add(connection)
-        if self.channel is None:
-            self.tasks.append(self.loop.create_task(self.start()))
+        if not self.tasks:
+            self.loop.create_task(self.start_early())
+
+    async def start_early(self) -> None:
+        """Start listening as a connection opens, before it subscribes (which would start
+        it anyway, and answers 503 if the layer is down)."""
+        try:
+            await self.start()
+        except Exception:  # noqa: BLE001 - the layer is down: the next subscription retries
+            logger.warning("Live hub: the channel layer cannot be reached", exc_info=True)
 
     async def disconnect(self, connection: LiveConnection) -> None:
         """Forget a connection and its subscriptions (leaving groups nobody follows), and
@@ -442,6 +465,8 @@ class Hub:
     async def add(self, subscription: Subscription) -> None:
         """Register a subscription; once this returns, every later broadcast reaches it."""
         await self.start()
+        if not self.feed_up.is_set():
+            raise errors.service_unavailable("Live changes are unavailable, please retry later.")
         group = subscription.target.group
         async with self.lock:
             if group not in self.joined:

@@ -28,6 +28,7 @@ def test_a_change_that_cannot_be_broadcast_closes_the_live_connections(live, api
     """Nobody hears a change whose broadcast failed: its subscribers are closed with 1012,
     reconnect with `since`, and get it from the database."""
     factories.collection(api)
+    monkeypatch.setattr(hub_module, "LAYER_RETRY_SECONDS", 0.05)
 
     async def scenario():
         client = await live.connect("alice")
@@ -42,6 +43,8 @@ def test_a_change_that_cannot_be_broadcast_closes_the_live_connections(live, api
         record = await live.call(factories.record, api, {"item": "lamp"}, record_id="r1")
         assert await close_code(client) == 1012
         monkeypatch.setattr(layer, "group_send", group_send)
+        # Subscribing is refused until the process joined its groups again.
+        await asyncio.wait_for(get_hub().feed_up.wait(), TIMEOUT)
 
         again = await live.connect("alice")
         await again.subscribe(RECORDS, "orders", since=subscribed["timestamp"])
@@ -134,5 +137,71 @@ def test_the_connections_pool_gives_its_database_connections_back(live, api):
         )
         assert not any(held)
         assert await run_db("hub", still_open)
+
+    live.run(scenario)
+
+
+def test_a_hub_that_could_not_start_starts_when_the_layer_is_back(live, api, monkeypatch):
+    """The first connection of a process arrived while the layer was down: its hub could
+    open no channel group. Subscribing then answers 503 while the layer is down, and once it
+    is back, subscribing starts the hub for good: changes are delivered."""
+    factories.collection(api)
+
+    async def scenario():
+        layer = get_channel_layer()
+        group_add = layer.group_add
+        down = True
+
+        async def flaky(group, channel):
+            if down:
+                raise ConnectionError("Redis is down")
+            await group_add(group, channel)
+
+        monkeypatch.setattr(layer, "group_add", flaky)
+        client = await live.connect("alice")
+        refused = await client.subscribe(RECORDS, "orders")
+        assert refused["type"] == "error" and refused["error"]["code"] == 503, refused
+        down = False
+        subscribed = await client.subscribe(RECORDS, "orders")
+        assert subscribed["type"] == "subscribed", subscribed
+        await live.call(factories.record, api, {"item": "lamp"}, record_id="r1")
+        (change,) = await client.changes(1)
+        assert change["id"] == "r1"
+        await client.close()
+
+    live.run(scenario)
+
+
+def test_subscribing_waits_for_the_groups_to_be_joined_again(live, api, monkeypatch):
+    """After the layer failed, Redis may have restarted and forgotten this process's groups:
+    a subscription accepted before they are joined again could miss changes while its
+    client believes it follows them. It is refused (503) until then."""
+    factories.collection(api)
+    monkeypatch.setattr(hub_module, "LAYER_RETRY_SECONDS", 0.05)
+
+    async def scenario():
+        first = await live.connect("alice")
+        await first.subscribe(RECORDS, "orders")
+        hub = get_hub()
+        layer = hub.layer
+        group_add = layer.group_add
+        down = True
+
+        async def flaky(group, channel):
+            if down:
+                raise ConnectionError("Redis is down")
+            await group_add(group, channel)
+
+        monkeypatch.setattr(layer, "group_add", flaky)
+        hub.feed_lost()
+        assert await close_code(first) == 1012
+        client = await live.connect("alice")
+        refused = await client.subscribe(RECORDS, "orders")
+        assert refused["type"] == "error" and refused["error"]["code"] == 503, refused
+        down = False
+        await asyncio.wait_for(hub.feed_up.wait(), TIMEOUT)
+        subscribed = await client.subscribe(RECORDS, "orders")
+        assert subscribed["type"] == "subscribed", subscribed
+        await client.close()
 
     live.run(scenario)
