@@ -45,6 +45,22 @@ class ERRNO:
     UNDEFINED = 999
 
 
+class CAUSE:
+    """Why a request could not be served (503, or 507 for a full disk): the label of the
+    `kinto_unavailable_responses` metric, so that an operator tells an outage from a
+    timeout or from a lack of connections."""
+
+    DATABASE = "database_unavailable"
+    CONNECTIONS = "database_connections"
+    STATEMENT_TIMEOUT = "statement_timeout"
+    LOCK_TIMEOUT = "lock_timeout"
+    DISK_FULL = "disk_full"
+    CACHE = "cache_unavailable"
+    LIVE_FEED = "live_feed_unavailable"
+    BATCH_LOCKS = "batch_lock_limit"
+    READ_ONLY = "read_only"
+
+
 class KintoError(Exception):
     """An error response: status, errno and the optional message, details and headers."""
 
@@ -65,6 +81,8 @@ class KintoError(Exception):
         self.headers = headers or {}
         self.error = error or HTTPStatus(status).phrase
         self.retryable = False
+        # For 503 and 507: one of CAUSE.
+        self.cause: str | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.status, "errno": self.errno, "error": self.error}
@@ -174,14 +192,44 @@ def too_many_requests(message: str) -> KintoError:
     )
 
 
-def service_unavailable(message: str | None = None) -> KintoError:
-    return KintoError(
+def service_unavailable(message: str | None = None, cause: str = CAUSE.DATABASE) -> KintoError:
+    error = KintoError(
         503,
         ERRNO.BACKEND,
         message
         or "Service temporary unavailable due to overloading or maintenance, please retry later.",
         headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
     )
+    error.cause = cause
+    return error
+
+
+def insufficient_storage() -> KintoError:
+    """The database's disk is full: the write was rolled back, nothing stored is damaged."""
+    error = KintoError(
+        507,
+        ERRNO.BACKEND,
+        "The server has no storage space left for this change: nothing was written. "
+        "Please retry later.",
+        headers={"Retry-After": str(kinto_settings.retry_after_seconds)},
+    )
+    error.cause = CAUSE.DISK_FULL
+    return error
+
+
+def database_failure_cause(exc: BaseException) -> str:
+    """Which CAUSE an `OperationalError` of either database stands for."""
+    pgcode = getattr(exc.__cause__ or exc, "pgcode", None)
+    text = str(exc).lower()
+    if pgcode == "57014":  # query_canceled: statement_timeout
+        return CAUSE.STATEMENT_TIMEOUT
+    if pgcode == "55P03" or "database is locked" in text:  # lock_not_available
+        return CAUSE.LOCK_TIMEOUT
+    if pgcode == "53300" or "too many clients" in text or "connection slots" in text:
+        return CAUSE.CONNECTIONS
+    if pgcode == "53100" or "disk is full" in text or "no space left on device" in text:
+        return CAUSE.DISK_FULL
+    return CAUSE.DATABASE
 
 
 def internal_error() -> KintoError:
@@ -216,8 +264,11 @@ def as_kinto_error(exc: BaseException) -> KintoError:
     if isinstance(exc, IntegrityError):
         return conflict()
     if isinstance(exc, OperationalError):
-        logger.warning("Database unavailable: %s", exc)
-        error = service_unavailable()
+        cause = database_failure_cause(exc)
+        logger.warning("Database unavailable (%s): %s", cause, exc)
+        if cause == CAUSE.DISK_FULL:
+            return insufficient_storage()
+        error = service_unavailable(cause=cause)
         error.retryable = is_transient(exc)
         return error
     if isinstance(exc, DatabaseError):
@@ -226,7 +277,7 @@ def as_kinto_error(exc: BaseException) -> KintoError:
     if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
         # The Redis cache (`cache_url`) is down: the client may retry, as for the database.
         logger.warning("Cache unavailable: %s", exc)
-        return service_unavailable()
+        return service_unavailable(cause=CAUSE.CACHE)
     logger.exception("Unexpected error", exc_info=exc)
     return internal_error()
 
@@ -243,6 +294,8 @@ def error_response(error: KintoError) -> HttpResponse:
     )
     for name, value in error.headers.items():
         response[name] = value
+    # Counted by cause in the request metrics (core.observability).
+    response.kinto_unavailable_cause = error.cause
     # A batch reruns its transaction when a sub-request failed this way (core.views).
     response.kinto_retryable = error.retryable
     return response

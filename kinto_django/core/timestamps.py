@@ -243,7 +243,8 @@ def list_timestamp(resource_name: str, parent_key: int) -> int:
             return row[0]
         if kinto_settings.readonly:
             raise errors.service_unavailable(
-                "Resource timestamp cannot be written on a read-only server."
+                "Resource timestamp cannot be written on a read-only server.",
+                cause=errors.CAUSE.READ_ONLY,
             )
         cursor.execute(
             f"INSERT INTO {TABLE} (resource_name, parent_key, last_modified) VALUES (%s, %s, %s) "

@@ -213,6 +213,9 @@ class ServerProcess:
             # Servers of one test session that run at the same time need different suffixes.
             self.database = PostgresDatabase(requested, database_suffix)
             self.storage_url = self.database.url
+        elif storage_url:
+            # A SQLite file named by the test (on a small disk of its own, say).
+            self.storage_url = storage_url
         else:
             self.storage_url = f"sqlite:///{workdir / 'kinto.sqlite3'}"
         # What start() may create: a server given another's database only migrates it.
@@ -249,7 +252,7 @@ class ServerProcess:
         elif self.storage_url == self.own_storage_url:
             # Its own SQLite file: a copy of the migrated template.
             template = migrated_template(self.django_settings, self.storage_url, self.python_path)
-            shutil.copyfile(template, self.workdir / "kinto.sqlite3")
+            shutil.copyfile(template, "/" + unquote(urlsplit(self.storage_url).path).lstrip("/"))
         else:
             # Another's database (a second server, a replica): only migrated, as bin/serve does.
             self.manage("migrate", "--noinput")

@@ -72,6 +72,13 @@ EVENT_DELIVERY_FAILURES = Counter(
     ["listener"],
     registry=REGISTRY,
 )
+UNAVAILABLE = Counter(
+    PREFIX + "unavailable_responses",
+    "Requests, live handshakes and subscriptions refused because the server or a backend "
+    "failed (503, or 507 for a full disk), by cause.",
+    ["cause"],
+    registry=REGISTRY,
+)
 
 # Name -> function returning metric families, called at each scrape.
 _scrape_collectors: dict[str, Callable[[], Iterable[Metric]]] = {}
@@ -131,6 +138,12 @@ def exposed_registry() -> CollectorRegistry:
 def exposition() -> bytes:
     """The text exposition of every metric (see `exposed_registry`)."""
     return generate_latest(exposed_registry())
+
+
+def count_unavailable(cause: str | None) -> None:
+    """Count one refusal of `errors.CAUSE` (nothing for other errors)."""
+    if cause and metrics_enabled():
+        UNAVAILABLE.labels(cause).inc()
 
 
 def observe_request(

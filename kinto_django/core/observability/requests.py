@@ -73,6 +73,7 @@ def observe(
         metrics.observe_request(
             endpoint, request.method, response.status_code, seconds, database.seconds
         )
+        metrics.count_unavailable(getattr(response, "kinto_unavailable_cause", None))
     if not summary_enabled():
         return
     log_request_summary(

@@ -21,6 +21,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 
 from kinto_django import errors, jsonutil
+from kinto_django.core.observability import metrics
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
     client_address,
@@ -193,6 +194,7 @@ class EventStreamConsumer(AsyncHttpConsumer):
 
     async def send_error(self, error: errors.KintoError) -> None:
         """An error before the stream starts: the API's JSON error response."""
+        metrics.count_unavailable(error.cause)
         headers = [(b"content-type", b"application/json"), *cors_headers(self.scope)]
         headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
         await self.send_response(error.status, jsonutil.dumps(error.body()), headers=headers)

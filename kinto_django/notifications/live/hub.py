@@ -466,7 +466,9 @@ class Hub:
         """Register a subscription; once this returns, every later broadcast reaches it."""
         await self.start()
         if not self.feed_up.is_set():
-            raise errors.service_unavailable("Live changes are unavailable, please retry later.")
+            raise errors.service_unavailable(
+                "Live changes are unavailable, please retry later.", cause=errors.CAUSE.LIVE_FEED
+            )
         group = subscription.target.group
         async with self.lock:
             if group not in self.joined:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from kinto_django import errors, jsonutil
+from kinto_django.core.observability import metrics
 from kinto_django.core.query.fields import project_fields
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live import subscriptions
@@ -48,6 +49,7 @@ def message(kind: str, **fields: Any) -> str:
 
 
 def error_message(error: errors.KintoError, subscription_id: Any = None) -> str:
+    metrics.count_unavailable(error.cause)
     return message("error", subscription=subscription_id, error=error.body())
 
 

@@ -21,8 +21,10 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
 from kinto_django import errors, jsonutil
+from kinto_django.core.observability import metrics
 from kinto_django.notifications.conf import notification_settings
 from kinto_django.notifications.live.handshake import (
     client_address,
@@ -100,6 +102,7 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         `Retry-After` while the database is down), where the server lets an application
         answer a handshake over HTTP; elsewhere, the error as a message, then close code 1013
         ("try again later")."""
+        metrics.count_unavailable(error.cause)
         if "websocket.http.response" in self.scope.get("extensions", {}):
             headers = [(b"content-type", b"application/json")]
             headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
@@ -145,10 +148,15 @@ class ChangesConsumer(AsyncWebsocketConsumer):
         except errors.KintoError as error:
             subscription = request.get("id") if isinstance(request, dict) else None
             self.session.push(error_message(error, subscription))
-        except Exception:  # noqa: BLE001 - e.g. the database or Redis is down: say so, stay up
+        except Exception as exc:  # noqa: BLE001 - the database or Redis is down: say so, stay up
             logger.exception("Live request failed")
             subscription = request.get("id") if isinstance(request, dict) else None
-            self.session.push(error_message(errors.service_unavailable(), subscription))
+            cause = (
+                errors.database_failure_cause(exc)
+                if isinstance(exc, DatabaseError)
+                else errors.CAUSE.LIVE_FEED
+            )
+            self.session.push(error_message(errors.service_unavailable(cause=cause), subscription))
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request.get("type")

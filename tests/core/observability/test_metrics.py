@@ -9,7 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 
+from kinto_django.core import timestamps
 from kinto_django.notifications import listeners
 from kinto_django.notifications.outbox.dispatcher import Dispatcher
 from tests import factories
@@ -40,6 +42,37 @@ def test_requests_are_counted_by_route_method_and_status(api, scrape):
     # The route name, never the path: ids would make a new series per object.
     assert record_id not in after.text
     assert "missing" not in after.text
+
+
+UNAVAILABLE = "kinto_unavailable_responses_total"
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "cause"),
+    [
+        ("could not connect to server: Connection refused", 503, "database_unavailable"),
+        ("FATAL:  sorry, too many clients already", 503, "database_connections"),
+        ("database is locked", 503, "lock_timeout"),
+        ("database or disk is full", 507, "disk_full"),
+    ],
+)
+def test_refusals_are_counted_by_cause(api, scrape, monkeypatch, failure, status, cause):
+    """An operator tells an outage from a lack of connections, a lock and a full disk."""
+    factories.collection(api)
+
+    def broken(*args):
+        raise OperationalError(failure)
+
+    monkeypatch.setattr(timestamps, "list_timestamp", broken)
+    before = scrape()
+    response = api.get(factories.RECORDS)
+    after = scrape()
+    assert response.status == status, response
+    assert response.headers["Retry-After"].isdigit()
+    assert response.json["errno"] == 201
+    assert after.value(UNAVAILABLE, cause=cause) - before.value(UNAVAILABLE, cause=cause) == 1
+    if status == 507:
+        assert "no storage space left" in response.json["message"]
 
 
 def test_a_batchs_sub_requests_are_counted_too(api, scrape):

@@ -225,7 +225,8 @@ def check_lock_time(locked_at: float) -> None:
         raise BatchAborted(
             errors.error_response(
                 errors.service_unavailable(
-                    f"This batch held its locks longer than {limit:g} seconds: split it."
+                    f"This batch held its locks longer than {limit:g} seconds: split it.",
+                    cause=errors.CAUSE.BATCH_LOCKS,
                 )
             )
         )
