@@ -130,7 +130,9 @@ class Session(LiveConnection):
         target = subscriptions.parse_target(self.identity, resource, filters, location)
         if since is not None and not target.is_list:
             raise errors.invalid(location, "since", "Only list subscriptions can resume")
-        subscription = Subscription(self, subscription_id, target, since, since is not None)
+        # Its live changes wait (`replaying`) until `subscribed` is sent: a change may come
+        # while the database is read, and must not reach the client before the answer.
+        subscription = Subscription(self, subscription_id, target, since, replaying=True)
         # Registered before the database is read: nothing committed later can be missed.
         self.subscriptions[subscription_id] = subscription
         try:
@@ -147,10 +149,12 @@ class Session(LiveConnection):
                 timestamp=timestamp,
             )
         )
-        if since is not None:
-            task = asyncio.get_running_loop().create_task(self.replay(subscription, since))
-            self.replays.add(task)
-            task.add_done_callback(self.replays.discard)
+        if since is None:
+            subscription.end_replay(None)
+            return
+        task = asyncio.get_running_loop().create_task(self.replay(subscription, since))
+        self.replays.add(task)
+        task.add_done_callback(self.replays.discard)
 
     async def replay(self, subscription: Subscription, since: int) -> None:
         """Send the list's changes after `since` from the database, then switch to live."""

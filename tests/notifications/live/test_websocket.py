@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -472,5 +473,36 @@ def test_a_handshake_while_the_database_is_down_is_a_503(live, monkeypatch):
         assert dict(start["headers"])[b"retry-after"].isdigit()
         body = await answering.receive_output(TIMEOUT)
         assert jsonutil.loads(body["body"])["errno"] == 201
+
+    live.run(scenario)
+
+
+def test_subscribed_comes_before_any_change_of_the_subscription(live, api, monkeypatch):
+    """A change committed while the subscription is being checked is heard live (the
+    subscription is registered first) but reaches the client only after `subscribed`: a
+    client that waits for the answer to its `subscribe` never sees a change first."""
+    from kinto_django.notifications.live import subscriptions
+
+    factories.collection(api)
+    authorize = subscriptions.authorize
+
+    def slow_authorize(identity, target):
+        answer = authorize(identity, target)
+        factories.record(api, {"item": "during"}, record_id="r1")
+        time.sleep(0.5)  # the change is dispatched meanwhile
+        return answer
+
+    monkeypatch.setattr(subscriptions, "authorize", slow_authorize)
+
+    async def scenario():
+        client = await live.connect("alice")
+        await client.send(
+            type="subscribe", id="s", resource="/buckets/shop/collections/orders/records"
+        )
+        first = await client.receive()
+        assert first["type"] == "subscribed", first
+        second = await client.receive()
+        assert second["type"] == "change" and second["id"] == "r1", second
+        await client.close()
 
     live.run(scenario)
