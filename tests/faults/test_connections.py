@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import threading
 import time
 
@@ -92,9 +93,8 @@ class Handshakes(threading.Thread):
                     self.url, additional_headers=headers, open_timeout=30
                 ) as socket:
                     await socket.recv()  # hello
-                    await socket.send(
-                        '{"type": "subscribe", "id": "s", "resource": "%s"}' % self.resource
-                    )
+                    subscribe = {"type": "subscribe", "id": "s", "resource": self.resource}
+                    await socket.send(json.dumps(subscribe))
                     answer = await asyncio.wait_for(socket.recv(), 30)
                     if '"subscribed"' in answer:
                         self.subscribed += 1
