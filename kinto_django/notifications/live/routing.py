@@ -40,6 +40,7 @@ from kinto_django.notifications.live.eventstream import EventStreamConsumer, wan
 from kinto_django.notifications.live.hub import get_hub
 from kinto_django.notifications.live.runtime import publisher
 from kinto_django.notifications.live.websocket import ChangesConsumer
+from kinto_django.notifications.outbox.dispatcher import stop_in_server
 
 # The close code of a WebSocket to a path nothing serves (4000-4999 are the application's).
 CLOSE_NOT_FOUND = 4404
@@ -98,6 +99,9 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             with contextlib.suppress(Exception):
                 await get_hub().stop()
+            # Here, not at exit: uvicorn re-raises SIGTERM once shut down, and a process
+            # killed by its signal runs no `atexit` handler.
+            await asyncio.to_thread(stop_in_server)
             await send({"type": "lifespan.shutdown.complete"})
             return
 
