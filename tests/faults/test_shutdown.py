@@ -108,9 +108,12 @@ def test_sigterm_answers_requests_in_flight_closes_live_clients_and_releases_the
         for writer in writers:
             writer.start()
         deadline = time.monotonic() + 10
-        while cluster.query(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted", server.database.name
-        )[0][0] < IN_FLIGHT:
+        while (
+            cluster.query("SELECT count(*) FROM pg_locks WHERE NOT granted", server.database.name)[
+                0
+            ][0]
+            < IN_FLIGHT
+        ):
             assert time.monotonic() < deadline, "the writes never reached the lock"
             time.sleep(0.05)
 
