@@ -213,8 +213,9 @@ class ServerProcess:
             # Servers of one test session that run at the same time need different suffixes.
             self.database = PostgresDatabase(requested, database_suffix)
             self.storage_url = self.database.url
-        elif storage_url:
-            # A SQLite file named by the test (on a small disk of its own, say).
+        elif storage_url and urlsplit(storage_url).path.strip("/"):
+            # A SQLite file named by the test (on a small disk of its own, say); a bare
+            # `sqlite://` means a file of the server's own, as when nothing is given.
             self.storage_url = storage_url
         else:
             self.storage_url = f"sqlite:///{workdir / 'kinto.sqlite3'}"
