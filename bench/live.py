@@ -288,12 +288,36 @@ def subscriber_process(url, transport, users, ready, written, results) -> None:
     asyncio.run(subscribers(url, transport, users, ready, written, results))
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children (the gunicorn
+    master and its workers): what the server spent, whatever else the machine ran."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state ppid ... utime (12th) stime (13th).
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def write_stream(
-    url: str, duration: float, rates: list[float], writers: int
-) -> list[tuple[int, float, float, int]]:
+    url: str,
+    duration: float,
+    rates: list[float],
+    writers: int,
+    server_cpu: Any = None,
+) -> tuple[list[tuple[int, float, float, int]], list[float | None]]:
     """Write records for `duration` seconds at each of `rates` (writes per second, shared by
     `writers` threads with a connection each), one phase after the other. Every write as
-    `(n, sent, acknowledged, phase)`."""
+    `(n, sent, acknowledged, phase)`, and the server's CPU seconds per phase (writes, fan-out
+    and the pause after, when `server_cpu()` tells)."""
+    cpu: list[float | None] = []
     done: list[tuple[int, float, float, int]] = []
     counter = itertools.count()
     lock = threading.Lock()
@@ -320,6 +344,7 @@ def write_stream(
                 time.sleep(pause)
 
     for phase, rate in enumerate(rates):
+        cpu_before = server_cpu() if server_cpu else None
         start = time.time()
         threads = [
             threading.Thread(target=writer, args=(phase, rate, start + i * 1 / rate))
@@ -333,9 +358,10 @@ def write_stream(
             f"phase {phase}: {rate:g} writes/s asked, "
             f"{sum(1 for w in done if w[3] == phase) / duration:.1f} done"
         )
-        if phase < len(rates) - 1:
-            time.sleep(PHASE_PAUSE)
-    return done
+        # The pause lets the fan-out of the last writes end (within the phase's CPU time).
+        time.sleep(PHASE_PAUSE)
+        cpu.append(server_cpu() - cpu_before if cpu_before is not None else None)
+    return done, cpu
 
 
 def phase_figures(
@@ -343,6 +369,7 @@ def phase_figures(
     arrivals: list[tuple[int, float]],
     subscribers: int,
     duration: float,
+    cpu: list[float | None],
 ) -> list[dict[str, Any]]:
     """Per phase: writes/s done, deliveries, and delivery latency from the write's
     acknowledgement (what a client that wrote then waits for), per change and until every
@@ -369,6 +396,13 @@ def phase_figures(
                 "max_ms": ms(max(latencies)) if latencies else None,
                 "all_reached_p50_ms": ms(statistics.median(everyone)) if everyone else None,
                 "write_ack_p50_ms": ms(statistics.median(w[2] - w[1] for w in written)),
+                # Server CPU per 1,000 deliveries (writes included): compare code side by
+                # side with this, latency on a shared machine is mostly its load.
+                "server_cpu_ms_per_1k": (
+                    round(cpu[phase] * 1000 / (len(latencies) / 1000), 1)
+                    if cpu[phase] is not None and latencies
+                    else None
+                ),
             }
         )
     return figures
@@ -454,7 +488,8 @@ def main() -> int:
             if not ready.wait(300):
                 raise RuntimeError("subscribers did not connect in time")
         log(f"subscribed in {time.time() - opening:.1f} s; writing for {args.duration:g} s a rate")
-        writes = write_stream(url, args.duration, rates, args.writers)
+        server_cpu = (lambda: tree_cpu_seconds(server.process.pid)) if server else None
+        writes, cpu = write_stream(url, args.duration, rates, args.writers, server_cpu)
         written_total.value = len(writes)
         log(f"{len(writes)} writes; waiting for the deliveries")
         outcomes = [results.get(timeout=900) for _ in processes]
@@ -468,7 +503,7 @@ def main() -> int:
     arrivals = [pair for o in outcomes for pair in o["arrivals"]]
     counts = [value for o in outcomes for value in o["counts"]]
     errors = [value for o in outcomes for value in o["errors"]]
-    phases = phase_figures(writes, arrivals, args.subscribers, args.duration)
+    phases = phase_figures(writes, arrivals, args.subscribers, args.duration, cpu)
     under = [p for p in phases if p["p99_ms"] is not None and p["p99_ms"] <= KNEE_MS]
     over = [p for p in phases if p not in under]
     figures = {
@@ -494,13 +529,13 @@ def main() -> int:
             print(f"{key:26} {value}")
     print(
         f"{'writes/s':>9} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'all p50':>8} {'ack p50':>8} {'missing':>8}"
+        f"{'all p50':>8} {'ack p50':>8} {'missing':>8} {'cpu/1k':>8}"
     )
     for p in phases:
         print(
             f"{p['writes_per_second']:>9} {p['deliveries_per_second']:>9} {p['p50_ms']!s:>8} "
             f"{p['p99_ms']!s:>8} {p['max_ms']!s:>8} {p['all_reached_p50_ms']!s:>8} "
-            f"{p['write_ack_p50_ms']!s:>8} {p['missing']:>8}"
+            f"{p['write_ack_p50_ms']!s:>8} {p['missing']:>8} {p['server_cpu_ms_per_1k']!s:>8}"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
