@@ -143,6 +143,9 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 # django-guardian is here for its permission models: no anonymous user row, no patching.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
+# guardian's authentication backend is not needed (the API checks object permissions itself):
+# its warning about it only confused operators on every `manage.py` command.
+SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
 
 # Account passwords: Argon2 (argon2-cffi), PBKDF2 kept to verify older hashes.
 PASSWORD_HASHERS = [
