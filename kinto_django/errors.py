@@ -256,8 +256,8 @@ def as_kinto_error(exc: BaseException) -> KintoError:
         return exc
     if isinstance(exc, drf_exceptions.APIException):
         # Raised by DRF itself or a host site's authentication class (CSRF failures...).
-        errno = DRF_ERRNOS.get(exc.status_code, ERRNO.UNDEFINED)
-        return KintoError(exc.status_code, errno, str(exc.detail))
+        number = DRF_ERRNOS.get(exc.status_code, ERRNO.UNDEFINED)
+        return KintoError(exc.status_code, number, str(exc.detail))
     if isinstance(exc, SuspiciousOperation):
         logger.warning("Suspicious request: %s", exc)
         return KintoError(400, ERRNO.INVALID_PARAMETERS, "Bad request", error="Bad Request")
@@ -274,6 +274,10 @@ def as_kinto_error(exc: BaseException) -> KintoError:
     if isinstance(exc, DatabaseError):
         logger.exception("Database error")
         return internal_error()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # A file being stored (an upload, an attachment) filled its disk.
+        logger.warning("No storage space left: %s", exc)
+        return insufficient_storage()
     if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
         # The Redis cache (`cache_url`) is down: the client may retry, as for the database.
         logger.warning("Cache unavailable: %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -73,6 +74,25 @@ def test_refusals_are_counted_by_cause(api, scrape, monkeypatch, failure, status
     assert after.value(UNAVAILABLE, cause=cause) - before.value(UNAVAILABLE, cause=cause) == 1
     if status == 507:
         assert "no storage space left" in response.json["message"]
+
+
+def test_a_file_that_fills_its_disk_is_a_507(api, scrape, monkeypatch):
+    """Writing a file (an upload being received or stored) on a full disk: 507, not 500."""
+    factories.collection(api)
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(timestamps, "list_timestamp", full)
+    before = scrape()
+    response = api.get(factories.RECORDS)
+    assert response.status == 507, response
+    assert "no storage space left" in response.json["message"]
+    after = scrape()
+    assert (
+        after.value(UNAVAILABLE, cause="disk_full") - before.value(UNAVAILABLE, cause="disk_full")
+        == 1
+    )
 
 
 def test_a_batchs_sub_requests_are_counted_too(api, scrape):
