@@ -7,6 +7,7 @@ views, middleware) both render it.
 
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 from typing import Any
