@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from kinto_django import jsonutil
 from tests import factories
+from tests.conftest import Api
 
 BOUNDARY = "kintoboundary7MA4YWxkTrZu0gW"
 RECORD = f"{factories.RECORDS}/r1"
@@ -66,6 +68,18 @@ def upload(api: Any, path: str = ATTACHMENT, body: bytes | None = None, **kwargs
 
 def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+@pytest.fixture
+def api(transactional_db: Any) -> Api:
+    """As the suite's `api`, in a database that really commits: files are deleted, and
+    events sent, once the write has committed (`transaction.on_commit`)."""
+    return Api(Client(), user="alice")
+
+
+@pytest.fixture
+def anonymous(transactional_db: Any) -> Api:
+    return Api(Client(), user=None)
 
 
 @pytest.fixture
