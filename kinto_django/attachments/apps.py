@@ -15,12 +15,16 @@ class AttachmentsConfig(AppConfig):
         from kinto_django.attachments import (
             checks,  # noqa: F401  (registers the system checks)
             lifecycle,
+            uploads,
         )
         from kinto_django.attachments.conf import RESOURCES_PREFIX, S3_PREFIX, declared_names
         from kinto_django.conf import declare_settings
         from kinto_django.core import capabilities
+        from kinto_django.core.api import bridge
         from kinto_django.core.signals import resource_written, resources_purged, server_flushed
 
+        # Under the ASGI bridge, upload bodies go to a temporary file, not to memory.
+        bridge.spool_bodies(uploads.spooled_upload_limit)
         declare_settings(*declared_names(), prefixes=(RESOURCES_PREFIX, S3_PREFIX))
         resource_written.connect(lifecycle.guard_metadata, dispatch_uid="kinto-attachments")
         resources_purged.connect(lifecycle.forget_files, dispatch_uid="kinto-attachments")

@@ -96,6 +96,32 @@ class CountingReader:
         return chunk
 
 
+def request_limit(max_file_bytes: int | None, max_field_bytes: int) -> int | None:
+    """The most bytes an upload's body may have: room for the file, the two text parts and
+    the multipart framing (None: no limit, when files have none)."""
+    if not max_file_bytes:
+        return None
+    return max_file_bytes + 2 * max_field_bytes + 64 * 1024
+
+
+UPLOAD_PATH = re.compile(r"/buckets/([^/]+)/collections/([^/]+)/records/[^/]+/attachment$")
+
+
+def spooled_upload_limit(scope: dict[str, Any]) -> Any:
+    """For the ASGI bridge (`bridge.spool_bodies`): upload bodies are spooled to disk, not
+    held in memory, within the collection's limit; False for any other request."""
+    if scope.get("method") != "POST":
+        return False
+    match = UPLOAD_PATH.search(scope.get("path", ""))
+    if match is None:
+        return False
+    from kinto_django.attachments.conf import attachment_settings
+    from kinto_django.conf import kinto_settings
+
+    max_file = attachment_settings.for_resource("max_size_bytes", *match.groups())
+    return request_limit(max_file, kinto_settings.max_request_body_bytes)
+
+
 def receive(request: HttpRequest, max_file_bytes: int | None, max_field_bytes: int) -> Upload:
     """Read a `multipart/form-data` body. Raises a KintoError for a body that is not one, a
     part other than `attachment`, `data` and `permissions`, or an incomplete body."""
@@ -110,11 +136,9 @@ def receive(request: HttpRequest, max_file_bytes: int | None, max_field_bytes: i
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if max_file_bytes:
-        # Room for the file, the text parts and the multipart framing.
-        limit = max_file_bytes + 2 * max_field_bytes + 64 * 1024
-        if length > limit:
-            raise too_large(limit)
+    limit = request_limit(max_file_bytes, max_field_bytes)
+    if limit is not None and length > limit:
+        raise too_large(limit)
     upload = Upload()
     reader = CountingReader(request)
     try:
