@@ -50,6 +50,12 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
     def method_enabled(self, method: str) -> bool:
         return True
 
+    @staticmethod
+    def openapi_operations() -> dict[str, dict[str, Any]]:
+        from kinto_django.attachments.openapi import operations
+
+        return operations()
+
     @property
     def bucket_id(self) -> str:
         return self.kwargs["bucket_id"]
