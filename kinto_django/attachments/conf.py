@@ -54,6 +54,9 @@ DEFAULTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "attachment_mimetypes": ("", str),
     # 0 or unset: no limit (as the reference).
     "attachment_max_size_bytes": (None, as_int_or_none),
+    # With a proxy in front (nginx): answer file requests with `X-Accel-Redirect: <prefix><name>`
+    # and let the proxy send the file from its internal location (docs/production.md).
+    "attachment_accel_redirect_prefix": (None, as_str_or_none),
     # Seconds a stored file without a record is left alone by `kinto_attachments_orphans`
     # (an upload between its store and its commit is not an orphan).
     "attachment_orphan_grace_seconds": (3600, int),
@@ -123,6 +126,9 @@ class AttachmentSettings:
         for flag in ("querystring_auth", "file_overwrite", "use_ssl", "verify"):
             if flag in options and isinstance(options[flag], str):
                 options[flag] = as_bool(options[flag])
+        for number in ("querystring_expire", "max_memory_size"):
+            if number in options and isinstance(options[number], str):
+                options[number] = int(options[number])
         return options
 
 

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from django.http import (
     FileResponse,
@@ -29,6 +30,7 @@ from django.utils.http import http_date
 
 from kinto_django import errors
 from kinto_django.attachments import storage
+from kinto_django.attachments.conf import attachment_settings
 
 CHUNK_SIZE = 64 * 1024
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -63,6 +65,14 @@ def serve_file(request: HttpRequest, name: str) -> HttpResponse:
         "X-Content-Type-Options": "nosniff",
     }
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    accel = attachment_settings.accel_redirect_prefix
+    if accel:
+        # The proxy sends the file (ranges and conditional requests included).
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = accel.rstrip("/") + "/" + quote(name)
+        headers.pop("ETag")
+        headers.pop("Last-Modified")
+        return with_headers(response, headers)
     if etag in [tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",")]:
         return with_headers(HttpResponse(status=304), headers)
     byte_range = requested_range(request, etag, stat.st_size)

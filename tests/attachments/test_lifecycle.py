@@ -252,3 +252,14 @@ def test_orphans_command(api, collection, files_dir, kinto_settings):
     )
     assert "Deleted 2 orphan file(s) of 4." in err.getvalue()
     assert stored_files(files_dir) == sorted([kept["location"].rsplit("/", 1)[1], "restored.txt"])
+
+
+def test_orphans_command_lists_records_whose_file_is_missing(api, collection, files_dir):
+    present = upload(api).json
+    gone = upload(api, f"{factories.RECORDS}/r2/attachment").json
+    (files_dir / gone["location"].rsplit("/", 1)[1]).unlink()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("kinto_attachments_orphans", "--missing", stdout=out, stderr=err)
+    assert out.getvalue().splitlines() == [f"{factories.RECORDS}/r2\t{gone['location']}"]
+    assert "1 record(s) whose file is missing." in err.getvalue()
+    assert present["location"] not in out.getvalue()

@@ -103,3 +103,15 @@ def test_nothing_outside_the_storage(anonymous, collection, files_dir, path):
 def test_writes_to_a_file_url_are_refused(api, served):
     assert api.client.post(served).status_code == 405
     assert api.client.delete(served).status_code == 405
+
+
+def test_the_proxy_can_send_the_files(anonymous, served, kinto_settings):
+    kinto_settings(attachment_accel_redirect_prefix="/protected-files/")
+    response = anonymous.client.get(served)
+    assert response.status_code == 200
+    assert body(response) == b""
+    name = served.rsplit("/", 1)[1]
+    assert response["X-Accel-Redirect"] == f"/protected-files/{name}"
+    assert response["Content-Type"] == "image/png"
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert anonymous.client.get("/v1/attachments/missing.png").status_code == 404

@@ -52,8 +52,31 @@ class Command(BaseCommand):
             help="Leave files younger than this alone (default: attachment.orphan_grace_seconds).",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--missing",
+            action="store_true",
+            help="Instead, list the records whose file is not in the storage (after a "
+            "restore, to check that the files were restored too).",
+        )
+
+    def missing(self) -> None:
+        backend = storage.backend()
+        records = Record.objects.alive().filter(data__has_key="attachment")
+        count = 0
+        for record in records.select_related("collection__bucket").iterator(chunk_size=2000):
+            attachment = record.data.get("attachment")
+            if not isinstance(attachment, dict):
+                continue
+            name = storage.name_from_location(attachment.get("location"))
+            if name is None or not backend.exists(name):
+                count += 1
+                self.stdout.write(f"{record.uri}\t{attachment.get('location')}")
+        self.stderr.write(f"{count} record(s) whose file is missing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["missing"]:
+            self.missing()
+            return
         backend = storage.backend()
         grace = options["grace_seconds"]
         if grace is None:
