@@ -244,3 +244,17 @@ def test_the_ledger_names_each_stored_file(api, collection):
     assert entry.size == attachment["size"]
     assert uuid.UUID(entry.name[:36])
     assert form()  # the default form has a file part
+
+
+def test_the_personal_bucket_alias(api, files_dir, kinto_settings):
+    """Through `/buckets/default`, the body is read as any request to the alias: whole, up
+    to `max_request_body_bytes` (413 beyond)."""
+    kinto_settings(default_bucket_enabled=True, default_bucket_hmac_secret="secret")
+    response = upload(api, "/buckets/default/collections/c/records/r/attachment")
+    assert response.status == 201, response
+    bucket_id = api.get("/").json["user"]["bucket"]
+    record = api.get(f"/buckets/{bucket_id}/collections/c/records/r").data
+    assert record["attachment"] == response.json
+    kinto_settings(max_request_body_bytes=1000)
+    large = upload(api, "/buckets/default/collections/c/records/r/attachment", content=b"x" * 2000)
+    assert large.status == 413
