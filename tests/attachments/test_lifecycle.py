@@ -263,3 +263,30 @@ def test_orphans_command_lists_records_whose_file_is_missing(api, collection, fi
     assert out.getvalue().splitlines() == [f"{factories.RECORDS}/r2\t{gone['location']}"]
     assert "1 record(s) whose file is missing." in err.getvalue()
     assert present["location"] not in out.getvalue()
+
+
+def test_the_admin_cannot_change_the_metadata_either(api, collection):
+    attachment = upload(api).json
+    user = get_user_model().objects.create_superuser("staff", password="pw")
+    browser = Client()
+    browser.force_login(user)
+    record = Record.objects.get(object_id="r1")
+    url = f"/admin/kinto_records/record/{record.pk}/change/"
+
+    def save(data):
+        return browser.post(
+            url,
+            {
+                "data": json.dumps(data),
+                "permissions": json.dumps(api.get(RECORD).json["permissions"]),
+                "seen_last_modified": Record.objects.get(pk=record.pk).last_modified,
+                "_save": "Save",
+            },
+        )
+
+    refused = save({"attachment": {**attachment, "size": 1}})
+    assert refused.status_code == 200
+    assert MODIFIED.encode() in refused.content
+    assert api.get(RECORD).data["attachment"] == attachment
+    assert save({"attachment": attachment, "note": "ok"}).status_code == 302
+    assert api.get(RECORD).data["note"] == "ok"
