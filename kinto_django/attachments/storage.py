@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 
 from kinto_django.attachments.conf import attachment_settings
+from kinto_django.conf import kinto_settings
 from kinto_django.core.api.locations import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -214,8 +215,12 @@ def listing(storage: Storage, folder: str = "") -> Iterable[str]:
 
 
 def check_health() -> bool:
-    """Write, read back and delete a small file (the heartbeat's `attachments` key)."""
+    """Write, read back and delete a small file (the heartbeat's `attachments` key); on a
+    read-only node, which writes nothing, list the storage's top folder."""
     storage = backend()
+    if kinto_settings.readonly:
+        storage.listdir("")
+        return True
     name = f"heartbeat/{uuid.uuid4()}.txt"
     from django.core.files.base import ContentFile
 
