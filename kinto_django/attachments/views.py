@@ -246,4 +246,6 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
                 current = {k: v for k, v in obj.data.items() if k not in ("id", "last_modified")}
                 _, record = actions.update_object(ctx, obj, {**current, "attachment": None})
         release(StoredFile.objects.filter(record_id=record.pk))
-        return HttpResponse(status=204)
+        response = HttpResponse(status=204)
+        del response["Content-Type"]  # no body, no type (as the reference)
+        return response

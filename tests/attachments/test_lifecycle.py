@@ -26,6 +26,7 @@ def test_remove_sets_null_and_deletes_the_file(api, collection, files_dir):
     response = api.delete(ATTACHMENT)
     assert response.status == 204
     assert response.content == b""
+    assert "Content-Type" not in response.headers
     data = api.get(RECORD).data
     assert data["attachment"] is None and data["title"] == "t"
     assert stored_files(files_dir) == []
