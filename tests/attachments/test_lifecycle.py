@@ -10,10 +10,14 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 
 from kinto_django.attachments.models import StoredFile
+from kinto_django.core import actions
+from kinto_django.core.context import ActionContext
 from kinto_django.core.signals import resource_changed
+from kinto_django.permissions.identity import ANONYMOUS
 from kinto_django.records.models import Record
 from tests import factories
 from tests.attachments.conftest import ATTACHMENT, RECORD, stored_files, upload
@@ -68,36 +72,17 @@ def test_keep_old_files_per_collection_on_deletion(api, collection, files_dir, k
     assert len(stored_files(files_dir)) == 1
 
 
-def test_a_failed_deletion_keeps_the_files(api, collection, files_dir):
-    """A batch that deletes a record and then fails is rolled back: the file stays."""
+def test_a_deletion_rolled_back_keeps_the_file(api, collection, files_dir):
+    """Files go once the deletion has committed: a rolled-back one leaves them."""
     upload(api)
-    batch = api.post(
-        "/batch",
-        {
-            "requests": [
-                {"method": "DELETE", "path": f"/v1{RECORD}"},
-                {"method": "PUT", "path": f"/v1{factories.RECORDS}/x", "body": {"data": 1}},
-            ]
-        },
-    )
-    assert batch.status == 200
-    assert [r["status"] for r in batch.json["responses"]] == [200, 400]
-    # Sub-requests commit on their own (spec/06): the deletion went through, and its file.
-    assert stored_files(files_dir) == []
-    upload(api, f"{factories.RECORDS}/r3/attachment")
-    with pytest.raises(RuntimeError):
-        from django.db import transaction
-
-        with transaction.atomic():
-            Record.objects.filter(object_id="r3").first()
-            from kinto_django.core import actions
-            from kinto_django.core.context import ActionContext
-            from kinto_django.permissions.identity import ANONYMOUS
-
-            obj = Record.objects.get(object_id="r3")
-            actions.delete_object(ActionContext(ANONYMOUS), obj)
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record = Record.objects.get(object_id="r1")
+        actions.delete_object(ActionContext(ANONYMOUS), record)
+        assert StoredFile.objects.count() == 0  # forgotten inside the transaction...
+        raise RuntimeError("rolled back")
+    assert StoredFile.objects.count() == 1  # ... and back with the rollback
     assert len(stored_files(files_dir)) == 1
+    assert api.get(RECORD).data["attachment"]["size"] == 5
 
 
 def test_flush_leaves_the_files(api, collection, files_dir, kinto_settings):
