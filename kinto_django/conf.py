@@ -113,11 +113,15 @@ SETTING_FAMILIES = ("_principals", "_enabled", "_cache_expires_seconds")
 SETTING_PREFIXES = ("event_listeners_",)
 # Settings the apps read besides `DEFAULTS` (each app declares its own: `declare_settings`).
 DECLARED_SETTINGS: set[str] = {"includes", "experimental_permissions_endpoint"}
+# Prefixes of settings families an app reads (per-resource overrides, backend options).
+DECLARED_PREFIXES: set[str] = set()
 
 
-def declare_settings(*names: str) -> None:
-    """Make names known to the unknown-settings check (an app's own settings)."""
+def declare_settings(*names: str, prefixes: tuple[str, ...] = ()) -> None:
+    """Make names (and families of names by their prefix) known to the unknown-settings
+    check (an app's own settings)."""
     DECLARED_SETTINGS.update(names)
+    DECLARED_PREFIXES.update(prefixes)
 
 
 def known_setting(name: str) -> bool:
@@ -127,6 +131,7 @@ def known_setting(name: str) -> bool:
         or name in DECLARED_SETTINGS
         or name.endswith(SETTING_FAMILIES)
         or name.startswith(SETTING_PREFIXES)
+        or any(name.startswith(prefix) for prefix in DECLARED_PREFIXES)
     )
 
 

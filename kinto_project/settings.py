@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "kinto_django.records",
     "kinto_django.accounts",
     "kinto_django.history",
+    "kinto_django.attachments",
     "kinto_django.notifications",
 ]
 
@@ -220,6 +221,10 @@ REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
 # Every KINTO_* value not consumed above is handed to the apps (core.conf reads it lazily).
 KINTO = {key: value for key, value in VALUES.items() if key not in config.PROJECT_VARIABLES}
 KINTO.setdefault("userid_hmac_secret", DEV_USERID_HMAC_SECRET)
+# Attached files go to var/attachments unless another folder or backend is configured.
+if "attachment_base_path" not in KINTO:
+    KINTO["attachment_base_path"] = str(BASE_DIR / "var" / "attachments")
+    Path(KINTO["attachment_base_path"]).mkdir(parents=True, exist_ok=True)
 # The standalone server serves its metrics (restrict /v1/__metrics__ at the proxy); the apps
 # in a host site do not unless the site asks (the endpoint answers anybody).
 KINTO.setdefault("metrics_enabled", "true")

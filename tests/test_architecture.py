@@ -1,7 +1,7 @@
 """Dependencies point one way (STYLE §1): the foundation imports nothing of the package,
 `permissions` only the foundation, the engine's domain only those, its HTTP layer the domain,
 query compilation and observability, the operator tools whatever is below them; the resource
-apps the engine (records their parent app, history the containers it records), and
+apps the engine (records their parent app, history the containers it records, attachments the records they go with), and
 `notifications` no other app. Only the wiring (app configs, the URLconf, commands) sees
 everything. Read from the imports of every module, function-level ones included."""
 
@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "buckets": OPERATOR_TOOLS,
     "records": OPERATOR_TOOLS | {"buckets"},
     "history": OPERATOR_TOOLS | {"buckets", "records"},
+    "attachments": OPERATOR_TOOLS | {"records"},
     "notifications": OPERATOR_TOOLS,
 }
 ENGINE_PARTS = ("api", "query", "admin", "backup", "retention", "openapi", "observability")

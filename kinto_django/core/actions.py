@@ -18,7 +18,7 @@ from kinto_django.conf import kinto_settings
 from kinto_django.core import timestamps
 from kinto_django.core.context import ActionContext
 from kinto_django.core.models import ResourceModel
-from kinto_django.core.signals import resource_written
+from kinto_django.core.signals import resource_written, resources_purged
 from kinto_django.permissions import service as permissions
 from kinto_django.permissions.identity import EVERYONE
 
@@ -224,6 +224,7 @@ def delete_object(
         selection = model.objects.filter(pk=obj.pk)
         purge_children(model, selection)
         model.on_purged(selection)
+        resources_purged.send(sender=model, queryset=selection)
         permissions.purge_permissions(model, selection)
         _event(
             ctx,
@@ -260,6 +261,7 @@ def delete_objects(
         selection = model.objects.filter(pk__in=[obj.pk for obj in objs])
         purge_children(model, selection)
         model.on_purged(selection)
+        resources_purged.send(sender=model, queryset=selection)
         permissions.purge_permissions(model, selection)
         _event(ctx, "delete", model, parent, objs, impacted, first + len(objs) - 1, True)
     return objs
@@ -306,6 +308,7 @@ def purge_children(model: type[ResourceModel], parents: models.QuerySet) -> None
         rows = child.objects.filter(**{f"{child.parent_field}__in": parent_keys})
         purge_children(child, rows)
         child.on_purged(rows)
+        resources_purged.send(sender=child, queryset=rows)
         permissions.purge_permissions(child, rows)
         rows._raw_delete(rows.db)
         sql, params = parents.values("pk").query.sql_with_params()

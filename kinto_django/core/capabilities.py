@@ -25,6 +25,9 @@ class Feature:
     settings: Callable[[], dict[str, Any]] = field(default=lambda: {})
     user_extras: Callable[[Any], dict[str, Any]] | None = None
     heartbeat: Callable[[], bool] | None = None
+    # Extras that depend on the request (absolute URLs built from its host), given the
+    # Django request of `GET /`.
+    request_extras: Callable[[Any], dict[str, Any]] | None = None
 
 
 FEATURES: dict[str, Feature] = {}
@@ -38,9 +41,19 @@ def active() -> list[Feature]:
     return [feature for feature in FEATURES.values() if feature.enabled()]
 
 
-def enabled() -> dict[str, dict[str, Any]]:
+def enabled(request: Any = None) -> dict[str, dict[str, Any]]:
+    """The capabilities of `GET /`, with the extras that `request` decides when given."""
     return {
-        feature.name: {"description": feature.description, "url": feature.url, **feature.extras()}
+        feature.name: {
+            "description": feature.description,
+            "url": feature.url,
+            **feature.extras(),
+            **(
+                feature.request_extras(request)
+                if feature.request_extras is not None and request is not None
+                else {}
+            ),
+        }
         for feature in active()
     }
 

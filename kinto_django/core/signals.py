@@ -24,3 +24,10 @@ principals_removed = Signal()
 # Sent (without arguments) once `POST /__flush__` has erased every stored object, ACL and the
 # cache; receivers drop whatever they keep about the data (queues, subscriptions…).
 server_flushed = Signal()
+
+# Sent inside the writing transaction by the actions, with `queryset`, just before objects of
+# type `sender` lose their data for good: the object a request deletes (it becomes a
+# tombstone) and everything below it that is purged with it (a collection's records…). The
+# queryset still selects the rows. Not sent by the flush nor by a restore. Used by the
+# attachments, whose files go with their records.
+resources_purged = Signal()

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from kinto_django import conf
+from kinto_django.attachments import conf as attachments_conf
 from kinto_django.notifications import conf as notifications_conf
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", [*conf.DEFAULTS, *notifications_conf.DEFAULTS])
+@pytest.mark.parametrize(
+    "name", [*conf.DEFAULTS, *notifications_conf.DEFAULTS, *attachments_conf.DEFAULTS]
+)
 def test_the_setting_is_documented(name):
     assert f"`{name}`" in README

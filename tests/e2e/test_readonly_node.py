@@ -125,7 +125,7 @@ def test_a_readonly_node_serves_reads_from_a_database_that_refuses_writes(primar
     heartbeat = requests.get(f"{replica.url}/__heartbeat__", timeout=30)
     assert (heartbeat.status_code, heartbeat.json()) == (
         200,
-        {"storage": True, "permission": True, "cache": True},
+        {"storage": True, "permission": True, "cache": True, "attachments": True},
     )
     assert requests.get(f"{replica.url}/__lbheartbeat__", timeout=30).status_code == 200
 
@@ -324,7 +324,7 @@ def test_a_readonly_node_on_a_streaming_replica(streaming):
     heartbeat = requests.get(f"{node.url}/__heartbeat__", timeout=30)
     assert (heartbeat.status_code, heartbeat.json()) == (
         200,
-        {"storage": True, "permission": True, "cache": True},
+        {"storage": True, "permission": True, "cache": True, "attachments": True},
     )
     assert reader.server_info()["user"]["id"] == "account:ana"
     assert reader.get_record(id="r3")["data"]["n"] == 3

@@ -138,6 +138,14 @@ def test_the_api_answers_under_the_prefix_and_the_site_keeps_its_pages(site):
     assert root.json()["url"] == f"{site.url}/"
     assert root.json()["http_api_version"] == "1.23"
     assert "history" in root.json()["capabilities"]
+    # An optional app the site did not install is absent, routes and all (with the app, the
+    # route would answer 405 to a GET).
+    assert "attachments" not in root.json()["capabilities"]
+    no_attachments = requests.get(
+        f"{site.url}/buckets/b/collections/c/records/r/attachment", timeout=TIMEOUT
+    )
+    assert no_attachments.status_code == 404
+    assert no_attachments.json()["errno"] == 111
     # The API's own conventions apply under the prefix: JSON errors, protocol headers.
     missing = requests.get(f"{site.url}/nowhere", timeout=TIMEOUT)
     assert missing.status_code == 404

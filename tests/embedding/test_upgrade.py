@@ -134,6 +134,8 @@ def premove_database(tmp_path):
 
 # Migrations written after the dumps were made.
 LATER_MIGRATIONS = [
+    # The attachments app came later (its ledger of stored files).
+    "kinto_attachments.0001_stored_files",
     "kinto_permissions.0002_grants_and_memberships",
     "kinto_permissions.0003_principals_out_of_auth_tables",
 ]

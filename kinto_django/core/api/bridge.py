@@ -15,8 +15,10 @@ throughput under load.) The API's responses are small JSON documents, built whol
 
 What a site's own pages get through it: every request body is read up to the API's
 `max_request_body_bytes` (a longer one is not read at all, so that the API answers 413 from
-the declared length), and streaming responses are sent once complete. A site with larger
-uploads or long streamed downloads of its own routes them to Django's ASGI handler instead.
+the declared length). Routes that take large bodies (file uploads) say so with
+`spool_bodies()`: their bodies go to a temporary file (in memory up to `SPOOL_MEMORY_BYTES`,
+then on disk) within the limit the route gives. Streaming responses (files) are sent chunk by
+chunk, each read in the thread pool, never held whole.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,8 +34,34 @@ from urllib.parse import quote, unquote_to_bytes
 
 from kinto_django.conf import kinto_settings
 
+# Bodies of spooled routes are held in memory up to this size, then written to disk.
+SPOOL_MEMORY_BYTES = 1024 * 1024
+_NOT_SPOOLED = object()
+# Predicates of the routes whose bodies are spooled (see `spool_bodies`).
+_spooled_routes: list[Callable[[dict[str, Any]], Any]] = []
 
-def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+
+def spool_bodies(route: Callable[[dict[str, Any]], Any]) -> None:
+    """Declare routes whose request bodies may be large (call from an app's `ready()`).
+
+    `route(scope)` answers False for requests it does not know, else the most bytes the body
+    may have (None: no limit): such a body is spooled to a temporary file, and a longer
+    declared one is not read at all (the application answers 413 from the declared length).
+    """
+    if route not in _spooled_routes:
+        _spooled_routes.append(route)
+
+
+def spool_limit(scope: dict[str, Any]) -> Any:
+    """The body limit of a spooled route, or `_NOT_SPOOLED`."""
+    for route in _spooled_routes:
+        limit = route(scope)
+        if limit is not False:
+            return limit
+    return _NOT_SPOOLED
+
+
+def wsgi_environ(scope: dict[str, Any], body: bytes | Any) -> dict[str, Any]:
     """The PEP 3333 environ of an ASGI HTTP scope (strings are bytes decoded as latin-1).
 
     The path is the request's own bytes (`raw_path`) when the server gives them: its `path`
@@ -58,7 +87,7 @@ def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": io.BytesIO(body) if isinstance(body, bytes) else body,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
@@ -77,9 +106,13 @@ def wsgi_environ(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
             name = "HTTP_" + name
         value = raw_value.decode("latin-1")
         environ[name] = f"{environ[name]},{value}" if name in environ else value
-    if body and "CONTENT_LENGTH" not in environ:
+    if "CONTENT_LENGTH" not in environ:
         # A chunked body, read whole: its length is known now (Django reads no more).
-        environ["CONTENT_LENGTH"] = str(len(body))
+        size = len(body) if isinstance(body, bytes) else body.seek(0, io.SEEK_END)
+        if size:
+            environ["CONTENT_LENGTH"] = str(size)
+        if not isinstance(body, bytes):
+            body.seek(0)
     return environ
 
 
@@ -103,8 +136,29 @@ async def read_body(scope: dict[str, Any], receive: Callable) -> bytes:
     return b"".join(chunks)
 
 
-def run(application: Callable, environ: dict[str, Any]) -> tuple[int, list, bytes]:
-    """Call the WSGI application (in a worker thread): status, headers and body."""
+async def spool_body(scope: dict[str, Any], receive: Callable, limit: int | None) -> Any:
+    """The body of a spooled route in a temporary file (nothing read past `limit`)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    declared = dict(scope.get("headers", ())).get(b"content-length", b"")
+    if limit is not None and declared.isdigit() and int(declared) > limit:
+        return spool
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        spool.write(chunk)
+        size += len(chunk)
+        if not message.get("more_body") or (limit is not None and size > limit):
+            break
+    spool.seek(0)
+    return spool
+
+
+def run(application: Callable, environ: dict[str, Any]) -> tuple[int, list, Any]:
+    """Call the WSGI application (in a worker thread): status, headers and body (the
+    response itself when it streams: `stream_response` sends and closes it)."""
     started: list[Any] = []
 
     def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -114,6 +168,10 @@ def run(application: Callable, environ: dict[str, Any]) -> tuple[int, list, byte
     chunks: list[bytes] = []
     try:
         iterable = application(environ, start_response)
+        if getattr(iterable, "streaming", False):
+            status, headers = started
+            encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return int(status.split(" ", 1)[0]), encoded, iterable
         try:
             chunks.extend(iterable)
         finally:
@@ -139,10 +197,32 @@ class WSGIBridge:
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return  # lifespan and WebSocket belong to other applications of the router
-        body = await read_body(scope, receive)
+        limit = spool_limit(scope)
+        if limit is _NOT_SPOOLED:
+            body = await read_body(scope, receive)
+        else:
+            body = await spool_body(scope, receive, limit)
         loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(
             self.executor, run, self.application, wsgi_environ(scope, body)
         )
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        if isinstance(content, bytes):
+            await send({"type": "http.response.body", "body": content})
+        else:
+            await self.stream_response(content, send)
+
+    async def stream_response(self, response: Any, send: Callable) -> None:
+        """Send a streaming response chunk by chunk, each read in the thread pool."""
+        loop = asyncio.get_running_loop()
+        chunks = iter(response)
+        try:
+            while True:
+                chunk = await loop.run_in_executor(self.executor, next, chunks, None)
+                if chunk is None:
+                    break
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await loop.run_in_executor(self.executor, response.close)

@@ -90,7 +90,11 @@ def api_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, name, instance in routes(api_patterns()):
         model = getattr(instance, "model", None)
-        if model is not None:
+        describe = getattr(type(instance), "openapi_operations", None)
+        if describe is not None:
+            # An endpoint of an app that describes itself (attachments).
+            described = describe()
+        elif model is not None:
             described = resource_operations(model, "object" if instance.detail else "plural")
         else:
             described = utility_operations(name, type(instance))

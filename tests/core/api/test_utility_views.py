@@ -144,7 +144,8 @@ def test_root_config_describes_the_ini_file(anonymous, settings, tmp_path):
 
 def test_root_capabilities_follow_auth_policies(anonymous, kinto_settings):
     kinto_settings(auth_policies="", metrics_enabled="false")
-    assert anonymous.get("/").json["capabilities"] == {}
+    # Only the installed apps' own features remain (the standalone project has attachments).
+    assert set(anonymous.get("/").json["capabilities"]) == {"attachments"}
 
 
 def test_root_head(anonymous):
@@ -172,7 +173,12 @@ def test_root_is_read_only(anonymous, method):
 def test_heartbeat_checks_the_real_backends(client):
     response = client.get("/v1/__heartbeat__")
     assert response.status_code == 200
-    assert response.json() == {"storage": True, "permission": True, "cache": True}
+    assert response.json() == {
+        "storage": True,
+        "permission": True,
+        "cache": True,
+        "attachments": True,
+    }
 
 
 def test_heartbeat_fails_when_the_database_is_unreachable(anonymous, monkeypatch, tmp_path):
@@ -191,7 +197,12 @@ def test_heartbeat_fails_when_the_database_is_unreachable(anonymous, monkeypatch
     monkeypatch.setattr(health, "check_cache", lambda: True)
     response = anonymous.get("/v1/__heartbeat__")
     assert response.status == 503
-    assert response.json == {"storage": False, "permission": True, "cache": True}
+    assert response.json == {
+        "storage": False,
+        "permission": True,
+        "cache": True,
+        "attachments": True,
+    }
     assert response.headers["Retry-After"] == "3"
 
 

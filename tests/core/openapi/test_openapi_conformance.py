@@ -50,6 +50,8 @@ FEATURES = {
     "flush_endpoint_enabled": True,
     "experimental_permissions_endpoint": True,
     "experimental_collection_schema_validation": True,
+    # Any generated file name is accepted (uploads that succeed are exercised too).
+    "attachment_extensions": "any",
 }
 # The seeded object a path parameter names, by parameter or by the list an `{id}` belongs to.
 SEEDED = {"bucket_id": "b1", "collection_id": "c1"}
@@ -91,8 +93,8 @@ COMMITTED = {"GET /__heartbeat__", "HEAD /__heartbeat__"}
 
 
 @pytest.fixture
-def features(kinto_settings) -> None:
-    kinto_settings(**FEATURES)
+def features(kinto_settings, tmp_path) -> None:
+    kinto_settings(**FEATURES, attachment_base_path=str(tmp_path / "attachments"))
 
 
 @pytest.fixture

@@ -149,3 +149,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# storage apps, optional: file attachments on records, when the site gives them a folder (the
+# site's own storage, declared the Django way). Without the app the API has no attachments.
+if os.environ.get("KINTO_ATTACHMENT_BASE_PATH"):
+    INSTALLED_APPS.append("kinto_django.attachments")
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "kinto_attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": os.environ["KINTO_ATTACHMENT_BASE_PATH"]},
+        },
+    }

@@ -46,7 +46,7 @@ class RootView(UtilityView):
                 "explicit_permissions": kinto_settings.explicit_permissions,
                 **capabilities.public_settings(),
             },
-            "capabilities": capabilities.enabled(),
+            "capabilities": capabilities.enabled(request._request),
             "config": config_file_info(),
         }
         if kinto_settings.eos:
