@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -71,6 +72,10 @@ def redis_available() -> bool:
         return False
 
 
+# PostgreSQL's NAMEDATALEN - 1: longer database names are truncated.
+MAX_IDENTIFIER_LENGTH = 63
+
+
 def is_postgresql(url: str) -> bool:
     return urlsplit(url).scheme.split("+")[0] in {"postgres", "postgresql"}
 
@@ -83,7 +88,12 @@ class PostgresDatabase:
         base = unquote(parts.path.lstrip("/")) or "postgres"
         # Each test process (an xdist worker, or another run in the same checkout at the same
         # time) has databases of its own.
-        self.name = f"{base}_{suffix}_p{os.getpid()}"
+        name = f"{base}_{suffix}_p{os.getpid()}"
+        if len(name) > MAX_IDENTIFIER_LENGTH:
+            # PostgreSQL would cut it silently: two long names could become one.
+            digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+            name = f"{name[: MAX_IDENTIFIER_LENGTH - 11]}_{digest}"
+        self.name = name
         self.url = urlunsplit(parts._replace(path="/" + self.name))
         self.admin_url = urlunsplit(parts._replace(path="/postgres"))
 
