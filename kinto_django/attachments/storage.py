@@ -144,10 +144,23 @@ class MovableFile(File):
 
 def store(path: str, name: str) -> str:
     """Put the file at `path` into the storage under `name` (or a free variant of it, which
-    is returned). Large files are moved (local) or sent in parts (S3), never read whole."""
+    is returned). Large files are moved (local) or sent in parts (S3), never read whole.
+
+    A local file written half way (its disk filled, the copy failed) is deleted: the name is
+    chosen free beforehand, so nothing else owns it. (An object store keeps no part of a
+    failed upload.)"""
+    storage = backend()
+    local = is_local(storage)
+    if local:
+        name = storage.get_available_name(name)
     content = MovableFile(path, name)
     try:
-        return backend().save(name, content)
+        return storage.save(name, content)
+    except BaseException:
+        if local:
+            with contextlib.suppress(OSError):
+                os.remove(storage.path(name))
+        raise
     finally:
         content.close()
 

@@ -3,10 +3,12 @@ object in the body, `Location`, the stored file and its metadata."""
 
 from __future__ import annotations
 
+import errno
 import re
 import uuid
 
 import pytest
+from django.core.files.storage import filesystem
 
 from kinto_django.attachments.models import StoredFile
 from tests import factories
@@ -258,3 +260,22 @@ def test_the_personal_bucket_alias(api, files_dir, kinto_settings):
     kinto_settings(max_request_body_bytes=1000)
     large = upload(api, "/buckets/default/collections/c/records/r/attachment", content=b"x" * 2000)
     assert large.status == 413
+
+
+def test_a_disk_that_fills_during_the_copy_leaves_no_file_and_no_record(
+    api, collection, files_dir, monkeypatch
+):
+    """The storage's disk fills while the file is written into it: 507, and neither the part
+    already written nor a record stays."""
+
+    def fill_the_disk(old_file_name, new_file_name, *args, **kwargs):
+        with open(new_file_name, "wb") as half:
+            half.write(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(filesystem, "file_move_safe", fill_the_disk)
+    response = upload(api, content=b"x" * 1000)
+    assert response.status == 507, response
+    assert "no storage space left" in response.json["message"]
+    assert stored_files(files_dir) == []
+    assert api.get(RECORD).status == 404

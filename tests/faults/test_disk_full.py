@@ -1,15 +1,19 @@
-"""The disk of a SQLite database fills up under writes (a tmpfs of a few megabytes that the
-test mounts, so it needs the right to mount; skipped, saying so, without it).
+"""A disk fills up under writes: a SQLite database's, and the attachments' local storage (a
+tmpfs of a few megabytes that the test mounts, so it needs the right to mount; skipped,
+saying so, without it).
 
 What must hold: a write that cannot be stored answers 507 with the protocol's error body and
-a clear message (never a 500); everything acknowledged before stays readable and unchanged;
-the database passes SQLite's integrity check; once space is freed, writes succeed again
+a clear message (never a 500); everything acknowledged before stays readable and unchanged
+(the database passes SQLite's integrity check; stored files keep their hash); a refused
+upload leaves no file and no record behind; once space is freed, writes succeed again
 without restarting the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import sqlite3
 import subprocess
 import uuid
@@ -117,3 +121,56 @@ def test_a_full_disk_answers_507_and_damages_nothing(small_disk, start_server):
     assert response.status_code == 201, response.text
     print(f"\nSQLite disk full after {len(acknowledged)} writes: {statuses}; first refusal "
           f"{full.status_code} {body['message']!r}")  # fmt: skip
+
+
+def test_a_full_attachment_disk_answers_507_and_leaves_nothing_half_done(
+    small_disk, start_server, cluster
+):
+    files = small_disk / "attachments"
+    files.mkdir()
+    server = start_server(cluster.url(), workers=1, attachment_base_path=str(files))
+    http = requests.Session()
+    http.auth = AUTH
+    records = f"{server.url}/buckets/files/collections/docs/records"
+    assert http.put(f"{server.url}/buckets/files", timeout=10).status_code == 201
+    assert http.put(f"{server.url}/buckets/files/collections/docs", timeout=10).status_code == 201
+
+    stored: dict[str, str] = {}  # record id -> sha256 of its file
+    refused = None
+    for n in range(100):
+        content = os.urandom(1024 * 1024)
+        response = http.post(
+            f"{records}/f{n}/attachment",
+            files={"attachment": (f"file{n}.txt", content, "text/plain")},
+            timeout=60,
+        )
+        if response.status_code == 201:
+            stored[f"f{n}"] = hashlib.sha256(content).hexdigest()
+            continue
+        refused = (f"f{n}", response)
+        break
+    assert refused is not None, "the disk never filled"
+    record_id, response = refused
+    assert response.status_code == 507, response.text
+    assert "no storage space left" in response.json()["message"]
+    # No record for the refused upload, and no file of it on the disk.
+    assert http.get(f"{records}/{record_id}", timeout=10).status_code in (403, 404)
+    on_disk = {path.name for path in files.rglob("*") if path.is_file()}
+    assert len(on_disk) == len(stored), (sorted(on_disk), sorted(stored))
+    # Every file stored before is whole.
+    for rid, digest in stored.items():
+        attachment = http.get(f"{records}/{rid}", timeout=10).json()["data"]["attachment"]
+        assert attachment["hash"] == digest
+        body = http.get(attachment["location"], timeout=30).content
+        assert hashlib.sha256(body).hexdigest() == digest, rid
+
+    subprocess.run(["mount", "-o", f"remount,size={DISK_MEGABYTES * 4}m", str(small_disk)],
+                   check=True)  # fmt: skip
+    again = http.post(
+        f"{records}/{record_id}/attachment",
+        files={"attachment": ("again.txt", b"x" * 1024, "text/plain")},
+        timeout=60,
+    )
+    assert again.status_code == 201, again.text
+    print(f"\nattachments disk full after {len(stored)} files of 1 MiB: 507, nothing left "
+          f"behind; upload accepted again once space was added")  # fmt: skip
