@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 
 # Bodies of spooled routes are held in memory up to this size, then written to disk.
@@ -201,7 +202,15 @@ class WSGIBridge:
         if limit is _NOT_SPOOLED:
             body = await read_body(scope, receive)
         else:
-            body = await spool_body(scope, receive, limit)
+            try:
+                body = await spool_body(scope, receive, limit)
+            except OSError as exc:
+                # The temporary folder is full: the protocol's 507, not the server's bare 500.
+                error = errors.as_kinto_error(exc)
+                if error.status != 507:
+                    raise
+                await self.send_error(error, send)
+                return
         loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(
             self.executor, run, self.application, wsgi_environ(scope, body)
@@ -211,6 +220,13 @@ class WSGIBridge:
             await send({"type": "http.response.body", "body": content})
         else:
             await self.stream_response(content, send)
+
+    @staticmethod
+    async def send_error(error: errors.KintoError, send: Callable) -> None:
+        headers = [(b"content-type", b"application/json")]
+        headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": jsonutil.dumps(error.body())})
 
     async def stream_response(self, response: Any, send: Callable) -> None:
         """Send a streaming response chunk by chunk, each read in the thread pool."""

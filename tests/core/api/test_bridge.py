@@ -1,7 +1,12 @@
-"""The ASGI→WSGI bridge's environ: headers as WSGI servers give them."""
+"""The ASGI→WSGI bridge's environ: headers as WSGI servers give them; spooled bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import json
+
+from kinto_django.core.api import bridge
 from kinto_django.core.api.bridge import wsgi_environ
 
 
@@ -32,3 +37,34 @@ def test_a_header_with_an_underscore_cannot_pass_for_one_with_a_dash():
     ):
         assert wsgi_environ(scope(*headers), b"")["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
     assert "HTTP_X_REQUEST_ID" not in wsgi_environ(scope((b"x_request_id", b"forged")), b"")
+
+
+def test_a_full_temporary_folder_while_spooling_an_upload_is_a_507(monkeypatch):
+    """A large upload spooled to the temporary folder, which fills: the client gets the
+    protocol's 507 (the application is never called), not the ASGI server's bare 500."""
+
+    class FullSpool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bridge.tempfile, "SpooledTemporaryFile", FullSpool)
+    monkeypatch.setattr(bridge, "_spooled_routes", [lambda scope: None])
+    called = []
+    application = bridge.WSGIBridge(lambda environ, start: called.append(environ), threads=1)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    request = scope((b"content-type", b"multipart/form-data; boundary=x"))
+    asyncio.run(application({**request, "method": "POST"}, receive, send))
+    assert not called
+    assert sent[0]["status"] == 507
+    assert dict(sent[0]["headers"])[b"retry-after"].isdigit()
+    assert json.loads(sent[1]["body"])["errno"] == 201
