@@ -28,6 +28,7 @@ from kinto_django.attachments.lifecycle import attaching, release
 from kinto_django.attachments.models import StoredFile
 from kinto_django.conf import kinto_settings
 from kinto_django.core import actions
+from kinto_django.core.api import bridge
 from kinto_django.core.api.locations import application_url
 from kinto_django.core.api.responses import json_response, timestamp_headers
 from kinto_django.core.api.viewsets.envelope import NOT_A_MAPPING
@@ -94,6 +95,9 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
             )
         with transaction.atomic():
             self.authorize()
+        if request._request.META.get(bridge.AUTHORIZE_ONLY):
+            # The ASGI bridge asks whether to read the body at all: yes.
+            return HttpResponse(status=bridge.CONTINUE)
         self.forget_reads()
         max_size = self.setting("max_size_bytes") or None
         upload = uploads.receive(request._request, max_size, kinto_settings.max_request_body_bytes)

@@ -35,6 +35,12 @@ from urllib.parse import quote, unquote_to_bytes
 from kinto_django import errors, jsonutil
 from kinto_django.conf import kinto_settings
 
+# A spooled route is called twice. First without its body and with this key in the environ:
+# the application only checks that the caller may send it (authentication, permissions) and
+# answers `CONTINUE`; any other answer goes to the client before a byte of the body is read,
+# so a stranger cannot make the server spool a large body. Then with the body, as usual.
+AUTHORIZE_ONLY = "kinto.authorize_only"
+CONTINUE = 100
 # Bodies of spooled routes are held in memory up to this size, then written to disk.
 SPOOL_MEMORY_BYTES = 1024 * 1024
 _NOT_SPOOLED = object()
@@ -198,10 +204,23 @@ class WSGIBridge:
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return  # lifespan and WebSocket belong to other applications of the router
+        loop = asyncio.get_running_loop()
         limit = spool_limit(scope)
         if limit is _NOT_SPOOLED:
             body = await read_body(scope, receive)
         else:
+            environ = wsgi_environ(scope, b"")
+            environ[AUTHORIZE_ONLY] = True
+            status, headers, content = await loop.run_in_executor(
+                self.executor, run, self.application, environ
+            )
+            if status != CONTINUE:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                if isinstance(content, bytes):
+                    await send({"type": "http.response.body", "body": content})
+                else:
+                    await self.stream_response(content, send)
+                return
             try:
                 body = await spool_body(scope, receive, limit)
             except OSError as exc:
@@ -211,7 +230,6 @@ class WSGIBridge:
                     raise
                 await self.send_error(error, send)
                 return
-        loop = asyncio.get_running_loop()
         status, headers, content = await loop.run_in_executor(
             self.executor, run, self.application, wsgi_environ(scope, body)
         )

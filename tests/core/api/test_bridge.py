@@ -53,7 +53,16 @@ def test_a_full_temporary_folder_while_spooling_an_upload_is_a_507(monkeypatch):
     monkeypatch.setattr(bridge.tempfile, "SpooledTemporaryFile", FullSpool)
     monkeypatch.setattr(bridge, "_spooled_routes", [lambda scope: None])
     called = []
-    application = bridge.WSGIBridge(lambda environ, start: called.append(environ), threads=1)
+
+    def wsgi_application(environ, start_response):
+        if environ.get(bridge.AUTHORIZE_ONLY):  # the caller may send the body
+            start_response("100 Continue", [])
+            return [b""]
+        called.append(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    application = bridge.WSGIBridge(wsgi_application, threads=1)
     sent = []
 
     async def receive():

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 
 from kinto_django import errors
 from kinto_django.conf import kinto_settings
+from kinto_django.core.api.bridge import AUTHORIZE_ONLY
 from kinto_django.core.api.middleware.cors import exposed_headers, origin_allowed
 from kinto_django.core.api.middleware.headers import add_content_headers, end_of_service
 from kinto_django.core.api.middleware.routing import api_match, is_api_request, route_view
@@ -81,7 +82,8 @@ class ProtocolMiddleware:
             with metrics.database_time() as database:
                 response = self.respond(request, match)
             response[REQUEST_ID_HEADER] = rid
-            observe(request, match, response, time.perf_counter() - started, database, rid)
+            if not request.META.get(AUTHORIZE_ONLY):  # the bridge's check comes again, whole
+                observe(request, match, response, time.perf_counter() - started, database, rid)
         finally:
             current_request_id.reset(token)
         release_request(request)
