@@ -43,6 +43,8 @@ AUTHORIZE_ONLY = "kinto.authorize_only"
 CONTINUE = 100
 # Bodies of spooled routes are held in memory up to this size, then written to disk.
 SPOOL_MEMORY_BYTES = 1024 * 1024
+# A spooled body is written in pieces of about this size, each from a thread.
+SPOOL_WRITE_BYTES = 1024 * 1024
 _NOT_SPOOLED = object()
 # Predicates of the routes whose bodies are spooled (see `spool_bodies`).
 _spooled_routes: list[Callable[[dict[str, Any]], Any]] = []
@@ -149,16 +151,28 @@ async def spool_body(scope: dict[str, Any], receive: Callable, limit: int | None
     declared = dict(scope.get("headers", ())).get(b"content-length", b"")
     if limit is not None and declared.isdigit() and int(declared) > limit:
         return spool
+    loop = asyncio.get_running_loop()
     size = 0
+    # Chunks are gathered up to SPOOL_WRITE_BYTES, then written from a thread: a disk write
+    # (a slow or full disk) never stalls the event loop and the live connections it serves.
+    pending: list[bytes] = []
+    pending_bytes = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")
-        spool.write(chunk)
+        pending.append(chunk)
+        pending_bytes += len(chunk)
         size += len(chunk)
-        if not message.get("more_body") or (limit is not None and size > limit):
+        done = not message.get("more_body") or (limit is not None and size > limit)
+        if pending_bytes >= SPOOL_WRITE_BYTES or done:
+            await loop.run_in_executor(None, spool.write, b"".join(pending))
+            pending, pending_bytes = [], 0
+        if done:
             break
+    if pending:
+        await loop.run_in_executor(None, spool.write, b"".join(pending))
     spool.seek(0)
     return spool
 
