@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -218,8 +219,30 @@ def insufficient_storage() -> KintoError:
     return error
 
 
+# Until when (monotonic seconds) the database is short of connection slots: see
+# `connections_are_short`.
+_connections_short_until = 0.0
+CONNECTIONS_SHORT_SECONDS = 60.0
+
+
+def note_connection_shortage() -> None:
+    """PostgreSQL refused a connection for lack of slots (this process's threads, or other
+    processes, hold them all)."""
+    global _connections_short_until
+    _connections_short_until = time.monotonic() + CONNECTIONS_SHORT_SECONDS
+
+
+def connections_are_short() -> bool:
+    """Whether a connection was refused for lack of slots in the last minute: threads then
+    give their connection back after each request instead of keeping it for
+    `conn_max_age` (idle threads holding every slot would keep the server at 503 after the
+    load dropped)."""
+    return time.monotonic() < _connections_short_until
+
+
 def database_failure_cause(exc: BaseException) -> str:
-    """Which CAUSE an `OperationalError` of either database stands for."""
+    """Which CAUSE an `OperationalError` of either database stands for (noting a shortage
+    of connection slots)."""
     pgcode = getattr(exc.__cause__ or exc, "pgcode", None)
     text = str(exc).lower()
     if pgcode == "57014":  # query_canceled: statement_timeout
@@ -227,6 +250,7 @@ def database_failure_cause(exc: BaseException) -> str:
     if pgcode == "55P03" or "database is locked" in text:  # lock_not_available
         return CAUSE.LOCK_TIMEOUT
     if pgcode == "53300" or "too many clients" in text or "connection slots" in text:
+        note_connection_shortage()
         return CAUSE.CONNECTIONS
     if pgcode == "53100" or "disk is full" in text or "no space left on device" in text:
         return CAUSE.DISK_FULL

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.core.signals import request_finished
 from django.db.backends.signals import connection_created
 
 
@@ -23,6 +24,20 @@ def set_timeouts(sender: Any, connection: Any, **kwargs: Any) -> None:
         )
 
 
+def release_connection_when_short(**kwargs: Any) -> None:
+    """`request_finished`: while PostgreSQL is short of connection slots, a thread gives its
+    connection back after each request, so that the slots go to the threads that have
+    requests to serve (see `errors.connections_are_short`)."""
+    from django.db import connections
+
+    from kinto_django import errors
+
+    if errors.connections_are_short():
+        for connection in connections.all(initialized_only=True):
+            if connection.vendor == "postgresql" and not connection.in_atomic_block:
+                connection.close()
+
+
 class CoreConfig(AppConfig):
     """The resource engine shared by every resource type (no concrete resource model)."""
 
@@ -43,3 +58,6 @@ class CoreConfig(AppConfig):
 
         site_users.connect()
         connection_created.connect(set_timeouts, dispatch_uid="kinto-storage-timeouts")
+        request_finished.connect(
+            release_connection_when_short, dispatch_uid="kinto-release-connection-when-short"
+        )

@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import close_old_connections, connections
 
+from kinto_django import errors
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -53,6 +55,8 @@ def _in_thread(pool: str, function: Callable[..., T], *args: Any) -> T:
         return function(*args)
     finally:
         close_old_connections()
+        if pool != "hub" and errors.connections_are_short():
+            connections["default"].close()  # the slot goes to whoever needs one now
         with _executors_lock:
             _busy[pool] -= 1
 

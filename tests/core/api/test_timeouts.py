@@ -78,3 +78,22 @@ def test_a_statement_running_too_long_answers_503(api, kinto_settings, monkeypat
     assert time.monotonic() - started < 1.5
     monkeypatch.setattr(timestamps, "list_timestamp", read)
     assert api.get(RECORDS).status == 200
+
+
+def test_while_connection_slots_are_short_requests_give_their_connection_back(api, monkeypatch):
+    """PostgreSQL refused a connection for lack of slots: each thread then closes its
+    connection after each request, so that idle threads do not hold every slot (the server
+    would stay at 503 once the load dropped). Back to persistent connections a minute after
+    the last refusal."""
+    from kinto_django import errors
+
+    monkeypatch.setattr(errors, "_connections_short_until", 0.0)
+    assert api.get(RECORDS).status == 200
+    assert connection.connection is not None  # kept for `conn_max_age`
+    refused = psycopg2.OperationalError("FATAL:  sorry, too many clients already")
+    assert errors.database_failure_cause(refused) == errors.CAUSE.CONNECTIONS
+    assert api.get(RECORDS).status == 200
+    assert connection.connection is None  # given back
+    monkeypatch.setattr(errors, "_connections_short_until", time.monotonic() - 1)
+    assert api.get(RECORDS).status == 200
+    assert connection.connection is not None
