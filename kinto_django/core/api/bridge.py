@@ -218,22 +218,15 @@ class WSGIBridge:
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return  # lifespan and WebSocket belong to other applications of the router
-        loop = asyncio.get_running_loop()
         limit = spool_limit(scope)
         if limit is _NOT_SPOOLED:
             body = await read_body(scope, receive)
         else:
             environ = wsgi_environ(scope, b"")
             environ[AUTHORIZE_ONLY] = True
-            status, headers, content = await loop.run_in_executor(
-                self.executor, run, self.application, environ
-            )
+            status, headers, content = await self.call(environ)
             if status != CONTINUE:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                if isinstance(content, bytes):
-                    await send({"type": "http.response.body", "body": content})
-                else:
-                    await self.stream_response(content, send)
+                await self.send_response(status, headers, content, send)
                 return
             try:
                 body = await spool_body(scope, receive, limit)
@@ -244,9 +237,14 @@ class WSGIBridge:
                     raise
                 await self.send_error(error, send)
                 return
-        status, headers, content = await loop.run_in_executor(
-            self.executor, run, self.application, wsgi_environ(scope, body)
-        )
+        await self.send_response(*await self.call(wsgi_environ(scope, body)), send)
+
+    async def call(self, environ: dict[str, Any]) -> tuple[int, list, Any]:
+        """The WSGI application's answer, computed in the thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, run, self.application, environ)
+
+    async def send_response(self, status: int, headers: list, content: Any, send: Callable):
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if isinstance(content, bytes):
             await send({"type": "http.response.body", "body": content})

@@ -17,6 +17,21 @@ from tests.notifications.conftest import TIMEOUT
 RECORDS = "/buckets/shop/collections/orders/records"
 
 
+class RedisSwitch:
+    """The layer's `group_add` fails while `down` (set at first), as with Redis stopped."""
+
+    def __init__(self, layer, monkeypatch) -> None:
+        self.down = True
+        group_add = layer.group_add
+
+        async def flaky(group, channel):
+            if self.down:
+                raise ConnectionError("Redis is down")
+            await group_add(group, channel)
+
+        monkeypatch.setattr(layer, "group_add", flaky)
+
+
 async def close_code(client) -> int:
     while True:
         message = await client.communicator.receive_output(TIMEOUT)
@@ -148,20 +163,11 @@ def test_a_hub_that_could_not_start_starts_when_the_layer_is_back(live, api, mon
     factories.collection(api)
 
     async def scenario():
-        layer = get_channel_layer()
-        group_add = layer.group_add
-        down = True
-
-        async def flaky(group, channel):
-            if down:
-                raise ConnectionError("Redis is down")
-            await group_add(group, channel)
-
-        monkeypatch.setattr(layer, "group_add", flaky)
+        redis = RedisSwitch(get_channel_layer(), monkeypatch)
         client = await live.connect("alice")
         refused = await client.subscribe(RECORDS, "orders")
         assert refused["type"] == "error" and refused["error"]["code"] == 503, refused
-        down = False
+        redis.down = False
         subscribed = await client.subscribe(RECORDS, "orders")
         assert subscribed["type"] == "subscribed", subscribed
         await live.call(factories.record, api, {"item": "lamp"}, record_id="r1")
@@ -183,22 +189,13 @@ def test_subscribing_waits_for_the_groups_to_be_joined_again(live, api, monkeypa
         first = await live.connect("alice")
         await first.subscribe(RECORDS, "orders")
         hub = get_hub()
-        layer = hub.layer
-        group_add = layer.group_add
-        down = True
-
-        async def flaky(group, channel):
-            if down:
-                raise ConnectionError("Redis is down")
-            await group_add(group, channel)
-
-        monkeypatch.setattr(layer, "group_add", flaky)
+        redis = RedisSwitch(hub.layer, monkeypatch)
         hub.feed_lost()
         assert await close_code(first) == 1012
         client = await live.connect("alice")
         refused = await client.subscribe(RECORDS, "orders")
         assert refused["type"] == "error" and refused["error"]["code"] == 503, refused
-        down = False
+        redis.down = False
         await asyncio.wait_for(hub.feed_up.wait(), TIMEOUT)
         subscribed = await client.subscribe(RECORDS, "orders")
         assert subscribed["type"] == "subscribed", subscribed
