@@ -195,26 +195,8 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
         self.check_object_preconditions(obj, is_read=False)
         attachment = self.metadata(upload, name)
         clean = {k: v for k, v in data.items() if k not in ("id", "last_modified")}
-        ctx = self.context()
-        with attaching():
-            if obj is None:
-                record = actions.create_object(
-                    ctx,
-                    Record,
-                    self.parents().parent,
-                    self.object_id,
-                    {**clean, "attachment": attachment},
-                    acls,
-                    tombstone=self._row,
-                )
-                status = 201
-            else:
-                current = {k: v for k, v in obj.data.items() if k not in ("id", "last_modified")}
-                replace = [acl for acl, principals in acls.items() if principals is not None]
-                _, record = actions.update_object(
-                    ctx, obj, {**current, **clean, "attachment": attachment}, acls, replace
-                )
-                status = 200
+        record = self.write_record(obj, {**clean, "attachment": attachment}, acls)
+        status = 201 if obj is None else 200
         previous = StoredFile.objects.filter(record_id=record.pk)
         release(previous)
         StoredFile.objects.create(
@@ -226,6 +208,21 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
         }
         return json_response(attachment, status, headers)
 
+    def write_record(self, obj: Record | None, data: dict[str, Any], acls: dict[str, Any]):
+        """Create the record with `data`, or merge `data` into the existing one (ACLs given
+        as not None replace the record's)."""
+        ctx = self.context()
+        with attaching():
+            if obj is None:
+                return actions.create_object(
+                    ctx, Record, self.parents().parent, self.object_id, data, acls or None,
+                    tombstone=self._row,
+                )  # fmt: skip
+            current = {k: v for k, v in obj.data.items() if k not in ("id", "last_modified")}
+            replace = [acl for acl, principals in acls.items() if principals is not None]
+            _, record = actions.update_object(ctx, obj, {**current, **data}, acls or None, replace)
+            return record
+
     # --- DELETE -----------------------------------------------------------------------------
 
     @write_action
@@ -235,20 +232,7 @@ class AttachmentViewSet(ViewSetMixin, ObjectMixin):
         obj = self.authorize()
         self.read_preconditions()
         self.check_object_preconditions(obj, is_read=False)
-        ctx = self.context()
-        with attaching():
-            if obj is None:
-                record = actions.create_object(
-                    ctx,
-                    Record,
-                    self.parents().parent,
-                    self.object_id,
-                    {"attachment": None},
-                    tombstone=self._row,
-                )
-            else:
-                current = {k: v for k, v in obj.data.items() if k not in ("id", "last_modified")}
-                _, record = actions.update_object(ctx, obj, {**current, "attachment": None})
+        record = self.write_record(obj, {"attachment": None}, {})
         release(StoredFile.objects.filter(record_id=record.pk))
         response = HttpResponse(status=204)
         del response["Content-Type"]  # no body, no type (as the reference)
